@@ -68,17 +68,17 @@ def active() -> bool:
 
 
 @contextmanager
-def stage_run(name: str, params: dict | None = None, tags: dict | None = None) -> Iterator[Any]:
+def stage_run(name: str, params: dict | None = None, tags: dict | None = None, root: Path = PROJECT_ROOT) -> Iterator[Any]:
     """Open a run for one stage: nested under the active (pipeline) run if there is one.
 
     Params are the stage's resolved config section, flattened to dotted keys (MLflow caps values at 6000 chars).
     """
     mlflow = _mlflow()
     if not mlflow.active_run():
-        configure()
+        configure(root=root)
     nested = mlflow.active_run() is not None
     with mlflow.start_run(run_name=name, nested=nested) as run:
-        all_tags = {"ns3.stage": name, "git_commit": git_commit()}
+        all_tags = {"ns3.stage": name, "git_commit": git_commit(root)}
         if params is not None:
             all_tags["config_hash"] = config_hash(params)
             flat = {k: str(v)[:6000] for k, v in flatten(params).items()}

@@ -1,0 +1,193 @@
+"""Typed schema of params.yaml.
+
+params.yaml holds every knob (no hidden defaults here): a missing or unknown key, or a bad value, is an
+error naming the dotted key. A profile (``configs/<name>.yaml``) is a partial overlay merged on top of
+params.yaml, so ``paper`` lists only what differs from the embedded ``mini`` default.
+Library modules never import this file; builders and pipelines pass plain kwargs.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from ns3.tracking import PROJECT_ROOT
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsConfig(_Section):
+    data: str = Field(description="root folder of stage outputs (relative to the project root or absolute)")
+    metrics: str
+    reports: str
+
+
+class SynthConfig(_Section):
+    """The embedded corpus: espeak-ng voices reading generated sentences."""
+
+    num_speakers: int = Field(ge=3)
+    utts_per_speaker: int = Field(ge=1)
+    min_words: int = Field(ge=1)
+    max_words: int = Field(ge=1)
+    style_actors: int = Field(ge=0, le=24, description="RAVDESS-layout actors (0 = no style set)")
+    style_repetitions: int = Field(ge=1, le=2)
+    workers: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _words(self):
+        if self.max_words < self.min_words:
+            raise ValueError("max_words must be >= min_words")
+        return self
+
+
+class VadConfig(_Section):
+    threshold_db: float = Field(le=0, description="frame energy relative to the file maximum counted as speech")
+    min_silence: float = Field(gt=0, description="seconds of silence that may split a segment")
+
+
+class CorpusConfig(_Section):
+    source: Literal["synth", "librispeech", "librilight"]
+    root: str | None = Field(description="path to a real corpus; required unless source is synth")
+    style_source: Literal["synth", "ravdess", "none"]
+    style_root: str | None
+    min_duration: float = Field(gt=0)
+    max_duration: float = Field(gt=0)
+    synth: SynthConfig
+    vad: VadConfig
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.max_duration <= self.min_duration:
+            raise ValueError("max_duration must be > min_duration")
+        if self.source != "synth" and not self.root:
+            raise ValueError(f"corpus.root is required when corpus.source is {self.source!r}")
+        if self.style_source == "ravdess" and not self.style_root:
+            raise ValueError("corpus.style_root is required when corpus.style_source is 'ravdess'")
+        return self
+
+
+class SplitConfig(_Section):
+    """Speaker counts (int >= 1) or fractions of speakers (0 < float < 1) held out per split."""
+
+    valid_speakers: float = Field(gt=0)
+    test_speakers: float = Field(gt=0)
+
+
+class ShardConfig(_Section):
+    utts_per_shard: int = Field(ge=1)
+    splits: SplitConfig
+    task_runner: Literal["threads", "processes", "dask"]
+    workers: int = Field(ge=1)
+    dask_address: str | None = Field(description="scheduler address for task_runner=dask; None = a local cluster")
+
+
+class Params(_Section):
+    profile: str
+    seed: int
+    paths: PathsConfig
+    corpus: CorpusConfig
+    shard: ShardConfig
+    _root: Path = PrivateAttr(default=PROJECT_ROOT)
+
+    @property
+    def root(self) -> Path:
+        """The folder of the params file: relative paths (and the local MLflow store) live under it."""
+        return self._root
+
+    def resolve(self, path: str) -> Path:
+        """A path from ``paths`` made absolute against the params file's folder."""
+        p = Path(getattr(self.paths, path))
+        return p if p.is_absolute() else self._root / p
+
+
+class ConfigError(ValueError):
+    """Invalid params; the message names each bad key and what to do."""
+
+
+def _deep_merge(base: dict, overlay: dict, where: str = "") -> dict:
+    out = copy.deepcopy(base)
+    for k, v in overlay.items():
+        key = f"{where}.{k}" if where else k
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v, key)
+        else:
+            out[k] = v
+    return out
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"invalid parameters in {source}:"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  - {key}: unknown key (typo? remove it or check the spelling against params.yaml)")
+        elif e["type"] == "missing":
+            lines.append(f"  - {key}: missing (every knob must be set in params.yaml)")
+        else:
+            lines.append(f"  - {key}: {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def profile_path(name: str, root: Path = PROJECT_ROOT) -> Path:
+    return root / "configs" / f"{name}.yaml"
+
+
+def default_params_path() -> Path:
+    """./params.yaml when run inside a project folder (as DVC does), else the installed project's."""
+    local = Path.cwd() / "params.yaml"
+    return local if local.exists() else PROJECT_ROOT / "params.yaml"
+
+
+def load_params(
+    path: str | Path | None = None,
+    profile: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Params:
+    """params.yaml (+ profile overlay + dotted overrides) -> validated Params.
+
+    ``profile`` defaults to the file's own ``profile`` key; 'mini' is params.yaml itself, other profiles
+    are ``configs/<name>.yaml`` beside the params file. ``overrides`` maps dotted keys to values,
+    e.g. {"shard.workers": 4}. Relative paths resolve against the params file's folder.
+    """
+    path = Path(path).resolve() if path else default_params_path()
+    root = path.parent
+    data = _read_yaml(path)
+    name = profile or data.get("profile", "mini")
+    source = str(path)
+    if name != "mini":
+        overlay_file = profile_path(name, root)
+        if not overlay_file.exists():
+            known = sorted(p.stem for p in (root / "configs").glob("*.yaml")) + ["mini"]
+            raise ConfigError(f"unknown profile {name!r}: no {overlay_file} (known: {', '.join(known)})")
+        data = _deep_merge(data, _read_yaml(overlay_file))
+        source += f" + {overlay_file}"
+    data["profile"] = name
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    try:
+        params = Params.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e, source)) from None
+    params._root = root
+    return params

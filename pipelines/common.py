@@ -1,0 +1,66 @@
+"""What every stage flow shares: the task runner, the per-shard map, MLflow stage runs, DVC metrics files."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from prefect import task, unmapped
+from prefect.cache_policies import NONE
+
+from ns3.config import Params
+from ns3.tracking import flatten, log_metrics
+
+STAGES = ("corpus", "shard")
+
+
+def task_runner(kind: str, workers: int, dask_address: str | None = None):
+    """The Prefect task runner a data stage maps its shards on."""
+    if kind == "threads":
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner(max_workers=workers)
+    if kind == "processes":
+        from prefect.task_runners import ProcessPoolTaskRunner
+
+        return ProcessPoolTaskRunner(max_workers=workers)
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError:
+        raise RuntimeError("task_runner 'dask' needs prefect-dask: pip install 'ns3[dask]'") from None
+    if dask_address:
+        return DaskTaskRunner(address=dask_address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1})
+
+
+@task(retries=2, retry_delay_seconds=2, cache_policy=NONE, task_run_name="shard-work")
+def _apply(fn: Callable, item: Any) -> Any:
+    return fn(item)
+
+
+def prefect_map(fn: Callable, items: list) -> list:
+    """Map ``fn`` over ``items`` as Prefect tasks on the current flow's task runner (results in order)."""
+    futures = _apply.map(unmapped(fn), items)
+    return [f.result() for f in futures]
+
+
+def write_metrics(params: Params, name: str, metrics: dict) -> Path:
+    """``<paths.metrics>/<name>.json`` (a DVC metrics file), written atomically."""
+    path = params.resolve("metrics") / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(metrics, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+    return path
+
+
+def log_stage_metrics(stage: str, metrics: dict) -> None:
+    """Flatten nested numeric metrics to ``<stage>/<a>/<b>`` MLflow keys (the namespace used everywhere)."""
+    flat = {f"{stage}/{k.replace('.', '/')}": v for k, v in flatten(metrics).items() if isinstance(v, (int, float))}
+    log_metrics(flat)
+
+
+def data_dir(params: Params, *parts: str) -> Path:
+    return params.resolve("data").joinpath(*parts)
+
