@@ -29,7 +29,7 @@ def to_mono_float(audio: np.ndarray) -> np.ndarray:
     """[T] or [T, C] any dtype -> [T] float32 in [-1, 1]."""
     a = np.asarray(audio)
     if a.dtype.kind in "iu":
-        a = a.astype(np.float32) / float(np.iinfo(a.dtype).max)
+        a = a.astype(np.float32) / float(-np.iinfo(a.dtype).min)  # libsndfile's scaling (2^(bits-1))
     a = a.astype(np.float32, copy=False)
     if a.ndim == 2:
         a = a.mean(axis=1)
@@ -68,8 +68,8 @@ def decode_audio_bytes(data: bytes, sample_rate: int = SAMPLE_RATE) -> np.ndarra
 
 
 def to_int16(audio: np.ndarray) -> np.ndarray:
-    """float [-1, 1] -> int16 (clipped). Storing PCM16 makes FLAC lossless and round trips exact."""
-    return np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
+    """float [-1, 1] -> int16 (clipped), with libsndfile's 32768 scale so that int16 -> float -> int16 is exact."""
+    return np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
 
 
 def encode_flac(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:

@@ -142,7 +142,7 @@ class SynthResult:
 def _map(fn, jobs: list, workers: int, desc: str) -> list:
     if workers <= 1:
         return [fn(j) for j in tqdm(jobs, desc=desc, unit="spk")]
-    # espeak-ng has global state: parallelism must be across processes, never threads.
+    # espeak-ng is one global engine per process (a lock serialises threads): parallelism needs processes.
     with ProcessPoolExecutor(max_workers=workers) as ex:
         return list(tqdm(ex.map(fn, jobs), total=len(jobs), desc=desc, unit="spk"))
 

@@ -40,7 +40,7 @@ def stream_shards(
     ds = wds.WebDataset(
         urls,
         resampled=resampled,
-        shardshuffle=(len(urls) if shuffle_buffer else False) if not resampled else True,
+        shardshuffle=False if resampled else (len(urls) if shuffle_buffer else False),
         nodesplitter=wds.split_by_node if distributed else wds.single_node_only,
         workersplitter=wds.split_by_worker,
         empty_check=False,

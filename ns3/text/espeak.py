@@ -6,8 +6,13 @@ every call takes one process-wide lock; processes each load their own copy.
 """
 from __future__ import annotations
 
+import _ctypes
 import ctypes
+import os
+import shutil
+import tempfile
 import threading
+import zlib
 from ctypes import POINTER, c_char, c_char_p, c_int, c_short, c_uint, c_void_p
 from dataclasses import dataclass
 
@@ -77,10 +82,18 @@ class Voice:
 class _Espeak:
     """Process-wide handle. Initialised once; every public call holds ``_lock``."""
 
-    def __init__(self) -> None:
+    def __init__(self, private: bool = False) -> None:
         import espeakng_loader
 
-        self._lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        lib_path = espeakng_loader.get_library_path()
+        if private:
+            # A private copy of the shared object has its own static state (dlopen on a new path loads anew).
+            with tempfile.TemporaryDirectory() as d:
+                copy = os.path.join(d, f"libespeak-ng-{os.getpid()}-{id(self)}.so")
+                shutil.copyfile(lib_path, copy)
+                self._lib = ctypes.CDLL(copy)
+        else:
+            self._lib = ctypes.CDLL(lib_path)
         data = espeakng_loader.get_data_path()
         parent = str(__import__("pathlib").Path(data).parent).encode()
         self._lib.espeak_TextToPhonemes.restype = c_char_p
@@ -105,6 +118,10 @@ class _Espeak:
             self._events.append((ev.type, ev.audio_position, ev.text_position, ev.length, ident))
             i += 1
         return 0
+
+    def close(self) -> None:
+        self._lib.espeak_Terminate()
+        _ctypes.dlclose(self._lib._handle)
 
     def set_voice(self, name: str) -> None:
         if name != self._voice:
@@ -158,10 +175,27 @@ def _engine() -> _Espeak:
     return _instance
 
 
-def synthesize(text: str, voice: Voice) -> Synthesis:
-    """Speak ``text`` with ``voice``; audio at espeak's native 22.05 kHz plus phone/word timing events."""
+def synthesize(text: str, voice: Voice, isolated: bool = True) -> Synthesis:
+    """Speak ``text`` with ``voice``; audio at espeak's native 22.05 kHz plus phone/word timing events.
+
+    espeak-ng keeps static state across calls that re-initialising does not clear (pitch flutter runs on a
+    counter, so the same text comes out slightly different the second time). ``isolated=True`` speaks with a
+    freshly loaded private copy of the library (~2 ms), making the output a pure function of (text, voice).
+    """
     with _lock:
-        return _engine().synth(text, voice)
+        if not isolated:
+            return _engine().synth(text, voice)
+        engine = _Espeak(private=True)
+        # Noise (breath, aspiration) comes from libc rand() and from espeak-ng's own generator, which it seeds
+        # from the clock at start-up: seed both from the input so noise is reproducible too.
+        seed = zlib.crc32(f"{voice}|{text}".encode())
+        ctypes.CDLL(None).srand(ctypes.c_uint(seed))
+        if hasattr(engine._lib, "espeak_ng_SetRandSeed"):
+            engine._lib.espeak_ng_SetRandSeed(ctypes.c_long(seed))
+        try:
+            return engine.synth(text, voice)
+        finally:
+            engine.close()
 
 
 def phonemize_words(text: str, voice: str = "en-us") -> list[str]:

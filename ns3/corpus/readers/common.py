@@ -1,0 +1,141 @@
+"""What every corpus reader shares: rejection reasons, key sanitising, audio probing, the sorted walk.
+
+Readers never raise on a bad file: a helper raises ``Skip`` and the reader's loop turns it into a
+``Rejection``. Only a wrong root or wrong arguments raise, because those are the caller's mistake.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import soundfile as sf
+
+from ns3.corpus.types import RawUtterance, ReadResult, Rejection
+
+
+class Reason(StrEnum):
+    """Stable rejection codes: reports, dashboards and tests match on these strings."""
+
+    UNREADABLE_AUDIO = "unreadable_audio"  # header cannot be read, or no samples
+    EMPTY_TEXT = "empty_text"
+    NON_UTF8_TEXT = "non_utf8_text"
+    MISSING_TRANSCRIPT = "missing_transcript"  # audio without a transcript line (or file)
+    MISSING_AUDIO = "missing_audio"  # transcript line without its audio file
+    TOO_SHORT = "too_short"
+    TOO_LONG = "too_long"
+    BAD_NAME = "bad_name"  # file name or folder does not follow the layout
+    DUPLICATE_KEY = "duplicate_key"
+    BAD_SIDECAR = "bad_sidecar"  # LibriLight JSON that cannot be parsed or has malformed voice_activity
+    NO_SPEECH = "no_speech"  # LibriLight file in which VAD finds nothing
+    EXCLUDED = "excluded"  # valid, but filtered out by an option (e.g. RAVDESS song files)
+
+
+class Skip(Exception):
+    """Raised by reader helpers for one file; becomes a ``Rejection`` and never leaves the reader."""
+
+    def __init__(self, reason: Reason, detail: str = ""):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+    def rejection(self, path: Path) -> Rejection:
+        return Rejection(path=path, reason=str(self.reason), detail=self.detail)
+
+
+class CorpusLayoutError(ValueError):
+    """The root does not look like the layout at all (nothing to read); the message says what was expected."""
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def sanitize_key(name: str) -> str:
+    """Make ``name`` a WebDataset-safe key: every character outside [A-Za-z0-9_-] becomes '_'.
+
+    Dots would split the key from its extension inside a tar, slashes would create folders.
+    """
+    return _UNSAFE.sub("_", name) or "_"
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    duration: float  # seconds
+    sample_rate: int
+    channels: int
+
+
+def probe_audio(path: Path) -> AudioInfo:
+    """Duration from the file header only (no decode). Raises ``Skip(UNREADABLE_AUDIO)``."""
+    try:
+        info = sf.info(str(path))
+    except Exception as e:  # soundfile raises LibsndfileError, RuntimeError or TypeError depending on the damage
+        raise Skip(Reason.UNREADABLE_AUDIO, f"{e.__class__.__name__}: {e}") from e
+    if info.samplerate <= 0 or info.frames <= 0:
+        raise Skip(Reason.UNREADABLE_AUDIO, f"no samples (frames={info.frames}, sample_rate={info.samplerate})")
+    return AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels)
+
+
+def check_duration(duration: float, min_duration: float, max_duration: float) -> None:
+    if duration < min_duration:
+        raise Skip(Reason.TOO_SHORT, f"{duration:.3f} s < min_duration {min_duration} s")
+    if duration > max_duration:
+        raise Skip(Reason.TOO_LONG, f"{duration:.3f} s > max_duration {max_duration} s")
+
+
+def check_duration_range(min_duration: float, max_duration: float) -> None:
+    if not (min_duration >= 0 and max_duration > min_duration):  # also catches NaN
+        raise ValueError(
+            f"need 0 <= min_duration < max_duration, got min_duration={min_duration}, max_duration={max_duration}"
+        )
+
+
+def require_root(root: str | Path, layout: str, expected: str) -> Path:
+    path = Path(root)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: {layout} root is not a folder; point it at the folder holding {expected}")
+    return path
+
+
+def walk(root: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """Files under ``root`` whose names end with one of ``suffixes`` (case-insensitive), sorted by relative path.
+
+    Hidden files and folders are skipped: they are tool droppings (macOS ``._x.wav``, our own ``.x.tmp``),
+    not corpus content, and counting them as rejections would only add noise.
+    """
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found.extend(
+            Path(dirpath) / f for f in filenames if not f.startswith(".") and f.lower().endswith(suffixes)
+        )
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def finalize(items: Iterable[RawUtterance | Rejection]) -> ReadResult:
+    """Collect a reader's per-candidate outcomes (in walk order) into a checked ``ReadResult``.
+
+    The first utterance with a key wins; later ones are rejected as duplicates, so the result never
+    holds two records that would overwrite each other in a shard.
+    """
+    kept: list[RawUtterance] = []
+    rejected: list[Rejection] = []
+    first: dict[str, Path] = {}
+    found = 0
+    for item in items:
+        found += 1
+        if isinstance(item, Rejection):
+            rejected.append(item)
+        elif item.key in first:
+            rejected.append(
+                Rejection(item.path, str(Reason.DUPLICATE_KEY), f"key {item.key!r} already used by {first[item.key]}")
+            )
+        else:
+            first[item.key] = item.path
+            kept.append(item)
+    result = ReadResult(kept=kept, rejected=rejected, found=found)
+    result.check()
+    return result
