@@ -1,0 +1,143 @@
+"""Paper-layout tables from evaluated variants: codec reconstruction (T13) and zero-shot VC (T14).
+
+Our rows come first, then the paper's rows, so a reader sees our number and the paper's side by side.
+The ablation tables live in ``ablation``; ``build_tables`` assembles all of them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from .ablation import ABLATIONS, AblationSpec, build_ablation_table, pick_baseline
+from .collect import OUR_CODEC, VariantResult
+from .reference import PAPER, PAPER_CODEC, PAPER_VC
+from .table import Cell, Table, na
+
+CODEC_COLUMNS = ["System", "Source", "Sampling rate (kHz)", "Hop", "Codebooks", "Bitrate (kbps)",
+                 "PESQ ↑", "STOI ↑", "MSTFT ↓", "MCD ↓"]
+VC_METRICS = ("sim", "sim_o", "sim_src", "wer", "per")  # metric_notes keys shown under the VC table
+VC_COLUMNS = ["System", "Source", "Sim-O ↑", "WER (%) ↓", "PER (%) ↓", "Sim to source ↓"]
+
+
+@dataclass
+class ReportTables:
+    codec: Table
+    vc: Table
+    ablations: list[Table] = field(default_factory=list)
+    baseline: str = ""
+
+    def all(self) -> list[Table]:
+        return [self.codec, self.vc, *self.ablations]
+
+
+def _metric(result: VariantResult, section: str, system: str, metric: str, digits: int,
+            scale: float = 1.0) -> Cell:
+    value = result.value(section, system, metric)
+    if value is None:
+        return na(result.reason(section, system, metric))
+    return Cell(round(value * scale, 10), digits)  # round: 0.29 * 100 must not print as 28.999...
+
+
+def _bitrate(result: VariantResult, system: str) -> Cell:
+    """The measured bitrate; for our codec fall back to frames/s x codebooks x log2(entries)."""
+    cell = _metric(result, "reconstruction", system, "bitrate_kbps", 1)
+    hp = result.codec_hparams
+    needed = ("sample_rate", "hop_length", "num_codebooks", "codebook_size")
+    if cell.available or system != OUR_CODEC or any(not hp.get(k) for k in needed):
+        return cell
+    bits = hp["sample_rate"] / hp["hop_length"] * hp["num_codebooks"] * math.log2(hp["codebook_size"])
+    return Cell(bits / 1000.0, 1)
+
+
+def _shape_cells(result: VariantResult, system: str) -> list[Cell]:
+    """Sampling rate, hop and codebook count: from the codec's hparams for ours, from the system's own
+    metrics block (``sample_rate``, ``hop``, ``codebooks``) for others, else not applicable."""
+    if system == OUR_CODEC:
+        hp = result.codec_hparams
+        sr, hop, books = hp.get("sample_rate"), hp.get("hop_length"), hp.get("num_codebooks")
+    else:
+        block = result.reconstruction.get(system, {})
+        sr, hop, books = block.get("sample_rate"), block.get("hop"), block.get("codebooks")
+    return [Cell(sr / 1000.0, 0) if sr else Cell(), Cell(int(hop)) if hop else Cell(),
+            Cell(int(books)) if books else Cell()]
+
+
+def _system_label(system: str, result: VariantResult, several: bool) -> str:
+    return f"{system} [{result.name}]" if several and system == OUR_CODEC else system
+
+
+def build_codec_table(results: Sequence[VariantResult], baseline: VariantResult,
+                      pesq_key: str = "pesq_wb") -> Table:
+    """T13 layout. Every system of the baseline variant, our codec for each other variant, then the paper."""
+    table = Table("codec_reconstruction", "Codec reconstruction (paper Table 13 layout)", list(CODEC_COLUMNS))
+    systems = list(dict.fromkeys([*baseline.reconstruction, *baseline.unavailable]))
+    systems.sort(key=lambda s: s != OUR_CODEC)  # ours first, the others in evaluation order
+    entries = [(baseline, s) for s in systems]
+    entries += [(r, OUR_CODEC) for r in results if r is not baseline]
+    several = len(results) > 1
+    for result, system in entries:
+        source = f"ours ({result.name})" if system == OUR_CODEC else "ours (classic codec)"
+        table.add([Cell(_system_label(system, result, several)), Cell(source), *_shape_cells(result, system),
+                   _bitrate(result, system),
+                   _metric(result, "reconstruction", system, pesq_key, 2),
+                   _metric(result, "reconstruction", system, "stoi", 2),
+                   _metric(result, "reconstruction", system, "mstft", 2),
+                   _metric(result, "reconstruction", system, "mcd", 2)])
+    for row in PAPER_CODEC:
+        table.add([Cell(row.system), Cell(f"paper {row.source}, {row.origin}"), Cell(float(row.sample_rate_khz), 0),
+                   Cell(row.hop), Cell(row.codebooks), Cell(row.bitrate_kbps, 1), Cell(row.pesq, 2),
+                   Cell(row.stoi, 2), Cell(row.mstft, 2), Cell(row.mcd, 2)], kind="paper")
+    utts = baseline.value("reconstruction", OUR_CODEC, "utterances")
+    table.notes += [
+        f"Our PESQ column is `{pesq_key}`; the paper does not state its PESQ flavour (Amphion's scripts use raw "
+        "narrow-band PESQ), so compare trends rather than absolute values.",
+        f"Paper rows: {PAPER}, transcribed. The paper's test set is not named; ours is "
+        + (f"{int(utts)} utterances." if utts else "the evaluate stage's test set."),
+    ]
+    table.notes += [f"{k}: {v}" for k, v in sorted(baseline.metric_notes.items()) if k not in VC_METRICS]
+    return table
+
+
+def build_vc_table(results: Sequence[VariantResult], baseline: VariantResult) -> Table:
+    """T14 layout: our codec's zero-shot VC per variant (Sim-O, WER, plus PER and Sim to source), then the paper."""
+    table = Table("zero_shot_vc", "Zero-shot voice conversion (paper Table 14 layout)", list(VC_COLUMNS))
+    ordered = [baseline, *(r for r in results if r is not baseline)]
+    several = len(results) > 1
+    systems = list(dict.fromkeys(s for r in ordered for s in (r.vc or {OUR_CODEC: {}})))
+    for result in ordered:
+        for system in systems:
+            table.add([Cell(_system_label(system, result, several)), Cell(f"ours ({result.name})"),
+                       _metric(result, "vc", system, "sim_o", 2),
+                       _metric(result, "vc", system, "wer", 2, scale=100.0),
+                       _metric(result, "vc", system, "per", 2, scale=100.0),
+                       _metric(result, "vc", system, "sim_src", 2)])
+    for row in PAPER_VC:
+        table.add([Cell(row.system), Cell(f"paper {row.source}"),
+                   Cell(row.sim_o, 2) if row.sim_o is not None else Cell(),
+                   Cell(row.wer_percent, 2) if row.wer_percent is not None else Cell(), Cell(), Cell()],
+                  kind="paper")
+    sim = baseline.metric_notes.get("sim")
+    table.notes += [
+        "Sim-O: speaker similarity of the converted speech to the timbre prompt; Sim to source: to the source "
+        "speaker (lower means the source timbre was replaced).",
+        f"Our similarity model: {sim or 'see the evaluate stage notes'}. The paper uses wavlm-base-plus-sv on "
+        "VCTK and HuBERT-CTC WER, so absolute values are not directly comparable.",
+        f"Paper rows: {PAPER}, transcribed.",
+    ]
+    table.notes += [f"{k}: {v}" for k, v in sorted(baseline.metric_notes.items()) if k in VC_METRICS and k != "sim"]
+    return table
+
+
+def build_tables(results: Sequence[VariantResult], baseline: str = "baseline", pesq_key: str = "pesq_wb",
+                 ablations: Sequence[AblationSpec] = ABLATIONS) -> ReportTables:
+    """All report tables from the collected variants (``baseline`` names the reference variant)."""
+    if not results:
+        raise ValueError("no evaluated variants to report on (pass metrics files or an MLflow store with runs)")
+    base = pick_baseline(results, baseline)
+    return ReportTables(
+        codec=build_codec_table(results, base, pesq_key),
+        vc=build_vc_table(results, base),
+        ablations=[build_ablation_table(spec, results, base, pesq_key) for spec in ablations],
+        baseline=base.name,
+    )
