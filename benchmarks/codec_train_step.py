@@ -1,0 +1,106 @@
+"""FACodec training-step cost on this machine, as a ratio against the forward pass of the same codec.
+
+Builds the ``mini`` FACodec and the mini discriminator with random weights, then times on a batch of
+``--batch`` × ``--seconds`` s of synthetic speech-like audio:
+  - forward only (codec forward under no_grad: the reference),
+  - a warm-up step (generator losses only, no discriminator: ``adv_start_step`` not reached),
+  - a full CodecSolver step (discriminator update + generator update with every loss).
+The ratios (step / forward) compare across machines; absolute times do not. Nothing is asserted.
+
+    python benchmarks/codec_train_step.py [--batch 8] [--seconds 1] [--repeats 3] [--threads 2] [--mel dac|mini]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import torch
+
+from ns3.audio import HOP_LENGTH, SAMPLE_RATE
+from ns3.codec import FACodec, FACodecHParams
+from ns3.codec.discriminators import CodecDiscriminator
+from ns3.data.batch import CodecBatch
+from ns3.losses import DAC_SCALES, MINI_SCALES, MultiScaleMelLoss
+from ns3.solvers.base import replay_epochs
+from ns3.solvers.codec import CodecSolver
+
+
+def synthetic_batch(batch: int, seconds: float, hp: FACodecHParams, seed: int = 0) -> CodecBatch:
+    g = torch.Generator().manual_seed(seed)
+    frames = int(seconds * SAMPLE_RATE) // HOP_LENGTH
+    t = torch.arange(frames * HOP_LENGTH) / SAMPLE_RATE
+    f0 = 100 + 150 * torch.rand(batch, 1, generator=g)
+    wav = sum(0.3 / k * torch.sin(2 * torch.pi * k * f0 * t) for k in range(1, 6)) + 0.01 * torch.randn(batch, t.numel(), generator=g)
+    return CodecBatch(
+        wav=wav.float(), phone_ids=torch.randint(0, hp.num_phones, (batch, frames), generator=g),
+        f0=torch.randn(batch, frames, generator=g), uv=(torch.rand(batch, frames, generator=g) > 0.3).float(),
+        speaker_ids=torch.randint(0, hp.num_speakers, (batch,), generator=g),
+        frame_mask=torch.ones(batch, frames, dtype=torch.bool),
+    )
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm-up: allocator, one-off kernel selection
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=1.0)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: leave the default)")
+    ap.add_argument("--mel", choices=("dac", "mini"), default="dac", help="mel-loss resolutions (dac = 7 scales)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    torch.manual_seed(0)
+    hp = FACodecHParams.mini()
+    gen, disc = FACodec(hp), CodecDiscriminator.mini()
+    batch = synthetic_batch(args.batch, args.seconds, hp)
+    with tempfile.TemporaryDirectory() as out_dir:
+        solver = CodecSolver(
+            generator=gen, discriminator=disc, batches=replay_epochs(lambda epoch: [batch]), out_dir=out_dir,
+            max_steps=1, progress=False, device=args.device,
+            mel_loss=MultiScaleMelLoss(DAC_SCALES if args.mel == "dac" else MINI_SCALES),
+        )
+        dev_batch = batch.to(solver.device)
+        sync = torch.cuda.synchronize if solver.device.type == "cuda" else (lambda: None)
+
+        def forward() -> None:
+            with torch.no_grad():
+                gen(dev_batch.wav)
+            sync()
+
+        def step(adversarial: bool) -> None:
+            solver.adv_start_step = 0 if adversarial else 10**9
+            solver.train_step(dev_batch)
+            sync()
+
+        t_fwd = timed(forward, args.repeats)
+        t_warm = timed(lambda: step(False), args.repeats)
+        t_full = timed(lambda: step(True), args.repeats)
+
+    audio_s = args.batch * args.seconds
+    n_gen = sum(p.numel() for p in gen.parameters())
+    n_disc = sum(p.numel() for p in disc.parameters())
+    print(f"device {solver.device}, threads {torch.get_num_threads()}, batch {args.batch} x {args.seconds:g} s, "
+          f"mel scales {args.mel}; mini FACodec {n_gen / 1e6:.2f} M params, mini discriminator {n_disc / 1e6:.2f} M")
+    print(f"{'measurement':<44}{'seconds':>10}{'x forward':>11}{'audio s / s':>13}")
+    for name, t in (("codec forward, no_grad (reference)", t_fwd),
+                    ("warm-up step (generator losses only)", t_warm),
+                    ("full step (discriminator + generator)", t_full)):
+        print(f"{name:<44}{t:>10.3f}{t / t_fwd:>11.2f}{audio_s / t:>13.2f}")
+
+
+if __name__ == "__main__":
+    main()
