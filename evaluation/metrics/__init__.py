@@ -1,0 +1,35 @@
+"""Evaluation metrics, one module each, all behind one interface (see ``base``).
+
+``build_metric(name, **kwargs)`` constructs any of them by the key used in MLflow, the metrics JSON
+and the report: pesq_wb, pesq_nb, pesq_nb_raw, stoi, mstft, mcd, mcd_acc, sim_resemblyzer, sim_wavlm,
+wer, per, utmos, rtf. Heavy libraries (torch models, transformers, whisper) load on first use.
+"""
+from . import (  # noqa: F401  (importing registers each metric)
+    mcd,
+    mcd_acc,
+    mstft,
+    per,
+    pesq_metric,
+    rtf,
+    sim_resemblyzer,
+    sim_wavlm,
+    stoi_metric,
+    utmos,
+    wer,
+)
+from .base import (
+    CorpusResult,
+    Metric,
+    MetricValue,
+    PairwiseMetric,
+    SignalMetric,
+    TranscriptMetric,
+    build_metric,
+    check_waveform,
+    metric_names,
+)
+
+__all__ = [
+    "CorpusResult", "Metric", "MetricValue", "PairwiseMetric", "SignalMetric", "TranscriptMetric",
+    "build_metric", "check_waveform", "metric_names",
+]

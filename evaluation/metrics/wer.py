@@ -1,0 +1,95 @@
+"""Word error rate with an openai-whisper checkpoint read from a local file.
+
+Checkpoint format: the ``.pt`` that ``whisper.load_model`` reads, a dict with ``"dims"`` (plain dict of
+``ModelDimensions`` fields) and ``"model_state_dict"`` -- e.g. ``large-v3.pt`` copied from a machine
+with network. Decoding is deterministic greedy (temperature 0, no fallback, no conditioning on
+previous text) with English forced; ``sample_len`` caps the tokens per 30 s window so a bad model
+cannot decode forever. Reference and hypothesis both go through Whisper's ``EnglishTextNormalizer``
+(case, punctuation, contractions, numbers, British spellings) before jiwer scores words.
+
+NS3 itself used HuBERT-Large CTC, so Whisper WER is not directly comparable to the paper's column.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .base import CorpusResult, MetricValue, TranscriptMetric, local_model_reason, register
+from .error_rate import aggregate_error_rate, token_errors
+
+
+@lru_cache(maxsize=1)
+def _english_normalizer():
+    from whisper.normalizers import EnglishTextNormalizer
+
+    return EnglishTextNormalizer()  # builds large regex tables: make it once
+
+
+def normalize_english(text: str) -> list[str]:
+    """Whisper's English normaliser, split into words."""
+    return _english_normalizer()(text).split()
+
+
+def word_errors(reference: str, hypothesis: str) -> MetricValue:
+    """WER of two raw transcripts after English normalisation of both."""
+    return token_errors(normalize_english(reference), normalize_english(hypothesis), unit="word",
+                        hypothesis_text=hypothesis.strip())
+
+
+@register("wer")
+class WhisperWER(TranscriptMetric[str]):
+    """Whisper ASR transcript of the waveform against the reference text."""
+
+    name = "wer"
+    higher_is_better = False
+
+    def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu", language: str = "en",
+                 sample_len: int = 128, beam_size: int | None = None) -> None:
+        self.checkpoint = checkpoint
+        self.device = device
+        self.language = language
+        self.sample_len = sample_len
+        self.beam_size = beam_size
+        self._reason = local_model_reason(checkpoint, "Whisper checkpoint (.pt)")
+        self._model = None
+
+    @property
+    def unavailable_reason(self) -> str | None:
+        return self._reason
+
+    def _load(self):
+        if self._model is None:
+            import whisper
+
+            path = Path(self.checkpoint)
+            # load_model downloads when given a model *name*; only ever hand it an existing file
+            if not path.is_file():
+                raise ValueError(f"{path}: Whisper checkpoint must be a .pt file (dict with 'dims' and 'model_state_dict')")
+            try:
+                self._model = whisper.load_model(str(path), device=self.device)
+            except (KeyError, TypeError) as e:
+                raise ValueError(f"{path}: not a Whisper checkpoint; expected a dict with 'dims' (plain dict) "
+                                 f"and 'model_state_dict' ({type(e).__name__}: {e})") from e
+        return self._model
+
+    def transcribe(self, wav: np.ndarray) -> str:
+        """``[T]`` float32 16 kHz -> transcript text."""
+        import whisper
+
+        result = whisper.transcribe(
+            self._load(), wav.astype(np.float32), language=self.language, task="transcribe",
+            temperature=0.0, condition_on_previous_text=False, fp16=False, without_timestamps=True,
+            sample_len=self.sample_len, beam_size=self.beam_size, verbose=None,
+        )
+        return str(result["text"])
+
+    def _score(self, wav: np.ndarray, reference: str) -> MetricValue:
+        return word_errors(reference, self.transcribe(wav))
+
+    def aggregate(self, values: Sequence[MetricValue]) -> CorpusResult:
+        if not any(v.available for v in values) and self.unavailable_reason:
+            return super().aggregate(values)
+        return aggregate_error_rate(self.name, values)
