@@ -88,6 +88,30 @@ def shard() -> None:
 
 
 @app.command()
+def align() -> None:
+    """G2P + forced alignment (built-in aligner, or MFA) -> phone labels, durations, F0/UV per utterance."""
+    _run_flow("align")
+
+
+@app.command("train-codec")
+def train_codec() -> None:
+    """Train FACodec on the train split (resumes from its last checkpoint), or import official weights."""
+    _run_flow("train_codec")
+
+
+@app.command("evaluate-codec")
+def evaluate_codec() -> None:
+    """Reconstruction metrics (ours, Opus, Codec2) and zero-shot VC on the held-out test speakers."""
+    _run_flow("evaluate_codec")
+
+
+@app.command()
+def report() -> None:
+    """Paper-format tables (codec, VC, ablations) as Markdown/HTML/CSV under reports/."""
+    _run_flow("report")
+
+
+@app.command()
 def run(
     stages: list[str] = typer.Option([], "--stage", help="run only these stages (repeatable); default: all"),
     force: bool = typer.Option(False, help="run stages even when DVC says they are up to date"),
@@ -116,6 +140,14 @@ def show_config() -> None:
     """Validate and print the resolved parameters."""
     typer.echo(yaml.safe_dump(params().model_dump(), sort_keys=False))
 
+
+def _mount_codec_tools() -> None:
+    from ns3.codec.cli import app as codec_app
+
+    app.add_typer(codec_app, name="codec", help="FACodec tools: import-official, encode, decode, vc")
+
+
+_mount_codec_tools()
 
 if __name__ == "__main__":
     app()

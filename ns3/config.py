@@ -37,6 +37,7 @@ class SynthConfig(_Section):
     style_actors: int = Field(ge=0, le=24, description="RAVDESS-layout actors (0 = no style set)")
     style_repetitions: int = Field(ge=1, le=2)
     workers: int = Field(ge=1)
+    noise_floor_db: float | None = Field(le=-20, description="seeded background noise (dBFS RMS); None = digital silence")
 
     @model_validator(mode="after")
     def _words(self):
@@ -86,12 +87,113 @@ class ShardConfig(_Section):
     dask_address: str | None = Field(description="scheduler address for task_runner=dask; None = a local cluster")
 
 
+class AlignerNetConfig(_Section):
+    """The built-in aligner's frame classifier (ns3.align.model.AlignerConfig)."""
+
+    channels: int = Field(ge=8)
+    kernel_size: int = Field(ge=1)
+    dilations: list[int]
+    dropout: float = Field(ge=0, lt=1)
+    prior_weight: float = Field(ge=0)
+    switch_penalty: float = Field(ge=0)
+
+
+class AlignerScheduleConfig(_Section):
+    """Flat start, then rounds of re-align -> retrain (ns3.align.train.TrainSchedule)."""
+
+    rounds: int = Field(ge=0)
+    flat_epochs: int = Field(ge=1)
+    epochs_per_round: int = Field(ge=1)
+    batch_frames: int = Field(ge=100)
+    lr: float = Field(gt=0)
+    label_smoothing: float = Field(ge=0, lt=1)
+
+
+class AlignConfig(_Section):
+    backend: Literal["builtin", "mfa"]
+    voice: str = Field(description="espeak-ng language voice used for G2P, e.g. en-us")
+    pitch_method: Literal["dio", "harvest"]
+    max_train_utterances: int | None = Field(ge=1)
+    mfa_acoustic_model: str | None = Field(description="MFA acoustic model (path or name); None = train one with `mfa train`")
+    mfa_jobs: int = Field(ge=1)
+    aligner: AlignerNetConfig
+    schedule: AlignerScheduleConfig
+
+
+class CodecModelConfig(_Section):
+    """FACodec: a size preset plus the switches the ablations and the paper recipe touch."""
+
+    size: Literal["mini", "paper"]
+    prosody_input: Literal["v1", "v2"]
+    information_bottleneck: bool
+    use_detail: bool
+    codebook_size: int = Field(ge=2)
+    codebook_dim: int = Field(ge=1)
+    detail_dropout: float = Field(ge=0, le=1)
+    grl_coefficient: float = Field(ge=0)
+    anti_alias: bool = Field(description="anti-aliased SnakeBeta activations (the paper's); False is ~2.5x faster on CPU")
+
+
+class CodecTrainConfig(_Section):
+    crop_seconds: float = Field(gt=0)
+    batch_size: int = Field(ge=1)
+    max_steps: int = Field(ge=1)
+    max_minutes: float | None = Field(gt=0, description="wall-clock budget; training stops (and saves) when reached")
+    lr: float = Field(gt=0)
+    betas: tuple[float, float]
+    adv_start_step: int = Field(ge=0, description="adversarial + feature losses start after this many steps")
+    discriminator: Literal["mini", "paper"]
+    mel_scales: Literal["mini", "dac"]
+    grad_clip: float | None = Field(gt=0)
+    log_every: int = Field(ge=1)
+    ckpt_every: int = Field(ge=1)
+    eval_every: int = Field(ge=1)
+    loss_weights: dict[str, float] = Field(description="metric key -> weight, e.g. codec/rec: 10")
+    threads: int | None = Field(ge=1, description="torch CPU threads (None: torch's default)")
+
+
+class OfficialCodecConfig(_Section):
+    """Released FACodec weights to import instead of training (all None = train our own)."""
+
+    encoder: str | None
+    decoder: str | None
+    redecoder: str | None
+    variant: Literal["v1", "v2"]
+
+
+class CodecConfig(_Section):
+    model: CodecModelConfig
+    train: CodecTrainConfig
+    official: OfficialCodecConfig
+
+
+class EvaluateConfig(_Section):
+    max_utterances: int = Field(ge=1, description="test-split utterances for reconstruction metrics")
+    vc_pairs: int = Field(ge=1)
+    classic_codecs: bool
+    samples: int = Field(ge=0, description="audio examples kept for the report")
+    whisper_checkpoint: str | None = Field(description="local Whisper .pt for WER (None: WER unavailable)")
+    wavlm_checkpoint: str | None = Field(description="local WavLM speaker-verification model dir for SIM")
+    utmos_checkpoint: str | None = Field(description="local UTMOS checkpoint")
+
+
+class ReportConfig(_Section):
+    baseline: str = Field(description="the variant other variants are compared against")
+    pesq: Literal["pesq_wb", "pesq_nb"]
+    from_mlflow: bool = Field(description="also collect ablation variants from MLflow evaluate_codec runs")
+
+
 class Params(_Section):
     profile: str
+    variant: str = Field(description="name of this parameter variant in reports (ablations set it)")
     seed: int
     paths: PathsConfig
     corpus: CorpusConfig
     shard: ShardConfig
+    align: AlignConfig
+    codec: CodecConfig
+    evaluate: EvaluateConfig
+    report: ReportConfig
     _root: Path = PrivateAttr(default=PROJECT_ROOT)
 
     @property

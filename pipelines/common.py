@@ -12,7 +12,7 @@ from prefect.cache_policies import NONE
 from ns3.config import Params
 from ns3.tracking import flatten, log_metrics
 
-STAGES = ("corpus", "shard")
+STAGES = ("corpus", "shard", "align", "train_codec", "evaluate_codec", "report")
 
 
 def task_runner(kind: str, workers: int, dask_address: str | None = None):

@@ -32,6 +32,7 @@ def corpus_flow(params: Params) -> dict:
                 min_words=s.min_words, max_words=s.max_words,
                 style_dir=raw / "style" if c.style_source == "synth" else None,
                 style_actors=s.style_actors, style_repetitions=s.style_repetitions, seed=params.seed, workers=s.workers,
+                noise_floor_db=s.noise_floor_db,
             )
             info = {"source": "synth", "layout": "librispeech", "root": str(res.corpus_dir),
                     "reference_alignments": str(res.corpus_dir / "reference_alignments.jsonl")}
@@ -90,8 +91,8 @@ def shard_flow(params: Params) -> dict:
 
 
 def configured(flow_fn, params: Params):
-    """The shard flow needs the task runner the params ask for."""
-    if flow_fn is shard_flow:
+    """Data stages map per-shard work on the task runner the params ask for."""
+    if flow_fn.name in ("shard", "align"):
         s = params.shard
-        return shard_flow.with_options(task_runner=task_runner(s.task_runner, s.workers, s.dask_address))
+        return flow_fn.with_options(task_runner=task_runner(s.task_runner, s.workers, s.dask_address))
     return flow_fn

@@ -24,9 +24,13 @@ def _dvc_repo(root: Path):
 
 
 def stage_flows() -> dict:
-    from pipelines import data_flows
+    from pipelines import align_flow, codec_flows, data_flows, report_flow
 
-    return {"corpus": data_flows.corpus_flow, "shard": data_flows.shard_flow}
+    return {
+        "corpus": data_flows.corpus_flow, "shard": data_flows.shard_flow, "align": align_flow.align_flow,
+        "train_codec": codec_flows.train_codec_flow, "evaluate_codec": codec_flows.evaluate_codec_flow,
+        "report": report_flow.report_flow,
+    }
 
 
 @flow(name="ns3-pipeline")

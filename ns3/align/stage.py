@@ -20,7 +20,8 @@ import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from functools import partial
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -246,12 +247,16 @@ def align_shards(
     reference_alignments: str | Path | None = None,
     mfa_acoustic_model: str | Path | None = None,
     mfa_jobs: int = 2,
+    map_fn: Callable[[Callable, list], list] | None = None,
 ) -> AlignStageResult:
     """G2P, train the aligner on the train shards, align every shard, write outputs and metrics.
 
     ``backend``: 'builtin' (default, no downloaded weights) or 'mfa' (needs ``mfa`` on PATH).
     ``reference_alignments``: optional JSON-lines timings used only for scoring.
+    ``map_fn(fn, items)``: runs the per-shard phases (scan, align); an orchestrator passes its task runner's map.
+    The aligner goes to the per-shard workers as a checkpoint path, so process and cluster runners work too.
     """
+    map_fn = map_fn or (lambda fn, items: [fn(x) for x in items])
     from ns3 import tracking
 
     out_dir = Path(out_dir)
@@ -274,7 +279,7 @@ def align_shards(
     inventory_path = inventory.save(out_dir / INVENTORY_FILE)
     references = load_reference_alignments(reference_alignments) if reference_alignments else None
 
-    scans = [scan_shard(p, inventory, voice, pitch_method) for p in train]
+    scans = map_fn(partial(scan_shard, inventory=inventory, voice=voice, pitch_method=pitch_method), train)
     unknown = UnknownReport()
     for sc in scans:
         unknown.merge(sc.unknown)
@@ -303,8 +308,9 @@ def align_shards(
         precomputed = run_mfa(utts, out_dir / "mfa_work", mfa_acoustic_model, mfa_jobs)
     train_seconds = time.perf_counter() - t0
 
-    results = [align_shard(p, out_dir, inventory, pitch_stats, model, precomputed, references, voice, pitch_method)
-               for p in shard_paths]
+    results = map_fn(partial(align_shard, out_dir=out_dir, inventory=inventory, pitch_stats=pitch_stats,
+                             aligner=checkpoint, precomputed=precomputed, references=references, voice=voice,
+                             pitch_method=pitch_method), shard_paths)
     failures = [f for r in results for f in r.failures]
     for r in results:
         if r.split != "train":  # train symbols were counted while scanning

@@ -9,15 +9,15 @@ from ns3.codec.layers import AntiAliasedSnake, ResidualUnit, WNConv1d, WNConvTra
 class DecoderBlock(nn.Module):
     """act -> transposed conv (x stride, exact) -> three dilated residual units. [B, Ci, L] -> [B, Co, sL]"""
 
-    def __init__(self, in_ch: int, out_ch: int, stride: int):
+    def __init__(self, in_ch: int, out_ch: int, stride: int, anti_alias: bool = True):
         super().__init__()
         self.block = nn.Sequential(
-            AntiAliasedSnake(in_ch),
+            AntiAliasedSnake(in_ch, anti_alias),
             # kernel 2s, padding ceil(s/2), output_padding s % 2: output length is exactly s * L.
             WNConvTranspose1d(in_ch, out_ch, 2 * stride, stride, stride // 2 + stride % 2, stride % 2),
-            ResidualUnit(out_ch, 1),
-            ResidualUnit(out_ch, 3),
-            ResidualUnit(out_ch, 9),
+            ResidualUnit(out_ch, 1, anti_alias),
+            ResidualUnit(out_ch, 3, anti_alias),
+            ResidualUnit(out_ch, 9, anti_alias),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -27,14 +27,14 @@ class DecoderBlock(nn.Module):
 class WaveGenerator(nn.Module):
     """conv7 (D -> C) -> DecoderBlocks (C halves per stride) -> act -> conv7 to 1 channel -> tanh."""
 
-    def __init__(self, in_dim: int, channels: int, up_strides: tuple[int, ...]):
+    def __init__(self, in_dim: int, channels: int, up_strides: tuple[int, ...], anti_alias: bool = True):
         super().__init__()
         layers: list[nn.Module] = [WNConv1d(in_dim, channels, 7, padding=3)]
         width = channels
         for s in up_strides:
-            layers.append(DecoderBlock(width, width // 2, s))
+            layers.append(DecoderBlock(width, width // 2, s, anti_alias))
             width //= 2
-        layers += [AntiAliasedSnake(width), WNConv1d(width, 1, 7, padding=3), nn.Tanh()]
+        layers += [AntiAliasedSnake(width, anti_alias), WNConv1d(width, 1, 7, padding=3), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -24,6 +24,7 @@ class FACodecHParams:
     encoder_channels: int = 32  # first encoder width; doubles at every stride (DAC "ngf")
     latent_dim: int = 256  # D: encoder output, quantizer input/output, timbre vector, decoder input
     decoder_channels: int = 1024  # width after the decoder's first conv; halves at every upsampling
+    anti_alias: bool = True  # SnakeBeta at 2x rate with sinc filters (the release); False: native rate, faster
 
     # Factorized VQ: codebooks per factor, entries per codebook, low-dim lookup space.
     n_prosody: int = 1

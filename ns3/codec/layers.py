@@ -140,27 +140,35 @@ class DownSample1d(nn.Module):
 
 
 class AntiAliasedSnake(nn.Module):
-    """SnakeBeta evaluated at 2x the rate so its harmonics do not fold back. [B, C, L] -> [B, C, L]"""
+    """SnakeBeta evaluated at 2x the rate so its harmonics do not fold back. [B, C, L] -> [B, C, L]
 
-    def __init__(self, channels: int):
+    ``anti_alias=False`` applies SnakeBeta at the native rate (no resampling filters): ~2.5x cheaper on CPU,
+    for small models trained briefly where aliasing matters less than speed.
+    """
+
+    def __init__(self, channels: int, anti_alias: bool = True):
         super().__init__()
         self.act = SnakeBeta(channels)
-        self.upsample = UpSample1d(2, 12)
-        self.downsample = DownSample1d(2, 12)
+        self.anti_alias = anti_alias
+        if anti_alias:
+            self.upsample = UpSample1d(2, 12)
+            self.downsample = DownSample1d(2, 12)
 
     def forward(self, x: Tensor) -> Tensor:
+        if not self.anti_alias:
+            return self.act(x)
         return self.downsample(self.act(self.upsample(x)))
 
 
 class ResidualUnit(nn.Module):
     """x + conv1x1(act(conv7_dilated(act(x)))). [B, C, L] -> [B, C, L]"""
 
-    def __init__(self, channels: int, dilation: int):
+    def __init__(self, channels: int, dilation: int, anti_alias: bool = True):
         super().__init__()
         self.block = nn.Sequential(
-            AntiAliasedSnake(channels),
+            AntiAliasedSnake(channels, anti_alias),
             WNConv1d(channels, channels, 7, dilation=dilation, padding=3 * dilation),
-            AntiAliasedSnake(channels),
+            AntiAliasedSnake(channels, anti_alias),
             WNConv1d(channels, channels, 1),
         )
 

@@ -73,7 +73,7 @@ class FACodec(nn.Module):
         super().__init__()
         self.hp = hp
         d = hp.latent_dim
-        self.encoder = ConvEncoder(hp.encoder_channels, hp.strides, d)
+        self.encoder = ConvEncoder(hp.encoder_channels, hp.strides, d, hp.anti_alias)
         if hp.prosody_input == "v2":
             self.mel = MelFrontEnd(hp.sample_rate, hp.n_fft, hp.hop_length, hp.win_length, hp.n_mels, hp.mel_fmin, hp.mel_fmax)
             self.prosody_encoder = ProsodyMelEncoder(
@@ -88,7 +88,7 @@ class FACodec(nn.Module):
             d, hp.timbre_layers, hp.attention_heads, hp.ffn_channels, hp.ffn_kernel, hp.transformer_dropout, hp.positional
         )
         self.decoder_cln = ConditionalLayerNorm(d)
-        self.decoder = WaveGenerator(d, hp.decoder_channels, tuple(reversed(hp.strides)))
+        self.decoder = WaveGenerator(d, hp.decoder_channels, tuple(reversed(hp.strides)), hp.anti_alias)
         self.heads = (
             FACodecHeads(
                 d, hp.num_phones, hp.num_speakers, hp.grl_coefficient, detail=hp.use_detail,

@@ -30,7 +30,7 @@ class Redecoder(nn.Module):
             hp.positional, style_adaptive=True,
         )
         self.cln = ConditionalLayerNorm(d)
-        self.generator = WaveGenerator(d, hp.redecoder_channels, tuple(reversed(hp.strides)))
+        self.generator = WaveGenerator(d, hp.redecoder_channels, tuple(reversed(hp.strides)), hp.anti_alias)
 
     def embed(self, codes: FactorCodes, timbre: Tensor, use_detail: bool = False) -> Tensor:
         """codes [B, ., F], target timbre [B, D] -> decoder input [B, D, F]."""

@@ -143,9 +143,11 @@ def write_shard(plan: ShardPlan, out_dir: str | Path) -> ShardWritten:
     return ShardWritten(plan.name, plan.split, records, sha, skipped=False)
 
 
-def iter_shard(path: str | Path, decode_audio: bool = True) -> Iterator[ShardSample]:
-    """Samples of one shard in file order. Members are grouped by key (the name up to the first dot)."""
-    path = Path(path)
+def iter_tar_groups(path: str | Path) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """(key, {extension: bytes}) per sample of a WebDataset tar, in file order.
+
+    Members are grouped by key, the name up to the first dot ("k.labels.npy" -> key "k", ext "labels.npy").
+    """
     with tarfile.open(path, "r") as tar:
         current: dict[str, bytes] = {}
         key = None
@@ -154,12 +156,19 @@ def iter_shard(path: str | Path, decode_audio: bool = True) -> Iterator[ShardSam
                 continue
             k, _, ext = m.name.partition(".")
             if key is not None and k != key:
-                yield _sample(path, key, current, decode_audio)
+                yield key, current
                 current = {}
             key = k
             current[ext] = tar.extractfile(m).read()
         if key is not None:
-            yield _sample(path, key, current, decode_audio)
+            yield key, current
+
+
+def iter_shard(path: str | Path, decode_audio: bool = True) -> Iterator[ShardSample]:
+    """Samples of one shard in file order."""
+    path = Path(path)
+    for key, parts in iter_tar_groups(path):
+        yield _sample(path, key, parts, decode_audio)
 
 
 def _sample(path: Path, key: str, parts: dict[str, bytes], decode_audio: bool) -> ShardSample:

@@ -1,0 +1,229 @@
+"""Codec evaluation on held-out speakers: reconstruction (ours vs classic codecs) and zero-shot VC.
+
+Writes the JSON the report reads (see evaluation/report/collect.py), audio samples and a spectrogram
+figure. Reconstruction metrics follow the paper's codec table (PESQ, STOI, MSTFT, MCD + bitrate);
+VC pairs a source utterance with a prompt from another test speaker and scores speaker similarity to
+the prompt (SIM-O) and to the source, plus intelligibility (PER from the pipeline's own phone
+recogniser; WER when a Whisper checkpoint is configured).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from evaluation.baselines import classic_codecs
+from evaluation.metrics import build_metric
+from ns3.audio import SAMPLE_RATE, write_audio
+from ns3.data.shards import ShardSample, iter_shard
+
+OURS = "ns3-facodec"
+RECON_METRICS = ("pesq_wb", "pesq_nb", "stoi", "mstft", "mcd")
+
+
+def pick_test_utterances(shards: Sequence[Path], limit: int) -> list[ShardSample]:
+    """Up to ``limit`` utterances, spread evenly over speakers (round robin, sorted keys): deterministic."""
+    by_speaker: dict[str, list[ShardSample]] = {}
+    for shard in shards:
+        for s in iter_shard(shard):
+            by_speaker.setdefault(s.speaker, []).append(s)
+    for v in by_speaker.values():
+        v.sort(key=lambda s: s.key)
+    out: list[ShardSample] = []
+    queues = [by_speaker[k] for k in sorted(by_speaker)]
+    while len(out) < limit and any(queues):
+        for q in queues:
+            if q and len(out) < limit:
+                out.append(q.pop(0))
+    return out
+
+
+def make_vc_pairs(utts: Sequence[ShardSample], n: int, seed: int) -> list[tuple[ShardSample, ShardSample]]:
+    """(source, prompt) pairs with different speakers, drawn with a fixed seed."""
+    rng = random.Random(f"vc-{seed}")
+    if len({u.speaker for u in utts}) < 2:
+        return []
+    pairs = []
+    while len(pairs) < n:
+        src, prm = rng.choice(utts), rng.choice(utts)
+        if src.speaker != prm.speaker:
+            pairs.append((src, prm))
+    return pairs
+
+
+def _corpus_dict(result) -> float | None:
+    return None if result.value is None or not math.isfinite(result.value) else round(float(result.value), 4)
+
+
+def _reconstruction(system_wavs: dict[str, list[np.ndarray]], refs: list[np.ndarray]) -> tuple[dict, dict]:
+    metrics = {name: build_metric(name) for name in RECON_METRICS}
+    out, reasons = {}, {}
+    for system, wavs in system_wavs.items():
+        row = {}
+        for name, m in metrics.items():
+            res = m.score_corpus(zip(refs, wavs))
+            row[name] = _corpus_dict(res)
+            if res.value is None:
+                reasons[f"{system}/{name}"] = res.reason
+        row["utterances"] = len(wavs)
+        out[system] = row
+    return out, reasons
+
+
+def _recognizer(aligner_dir: Path | None):
+    if aligner_dir is None or not (aligner_dir / "aligner.pt").exists():
+        return None
+    from ns3.align.model import AlignerModel, recognize
+
+    model = AlignerModel.load(aligner_dir / "aligner.pt")
+    return lambda wav: recognize(model, wav)
+
+
+def evaluate_codec(
+    codec_checkpoint: str | Path,
+    test_shards: Sequence[Path],
+    out_dir: str | Path,
+    *,
+    max_utterances: int,
+    vc_pairs: int,
+    classic: bool,
+    samples: int,
+    aligner_dir: str | Path | None,
+    whisper_checkpoint: str | None,
+    wavlm_checkpoint: str | None,
+    utmos_checkpoint: str | None,
+    variant: str,
+    overrides: dict,
+    seed: int,
+) -> dict:
+    """Evaluate one codec checkpoint; returns (and writes to ``out_dir/eval_codec.json``) the report JSON."""
+    import torch
+
+    from ns3.codec.checkpoint import load_codec
+
+    out_dir = Path(out_dir)
+    (out_dir / "samples").mkdir(parents=True, exist_ok=True)
+    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+    model = load_codec(codec_checkpoint).eval()
+    hp = model.hp
+    utts = pick_test_utterances(test_shards, max_utterances)
+    if not utts:
+        raise ValueError("no test utterances: the shard stage wrote no test-*.tar (check shard.splits)")
+    refs = [u.audio for u in utts]
+
+    rtf = build_metric("rtf")
+    ours = []
+    with torch.inference_mode():
+        for u in utts:
+            with rtf.measure() as m:
+                enc = model.encode(torch.from_numpy(u.audio)[None])
+                wav = model.decode(enc.codes, enc.timbre)[0, : len(u.audio)].numpy()
+                m.audio_samples = len(u.audio)
+            ours.append(wav.astype(np.float32))
+    systems = {OURS: ours}
+    unavailable: dict[str, str] = {}
+    bitrates = {OURS: hp.frame_rate * sum(hp.codebooks.values()) * math.log2(hp.codebook_size) / 1000}
+    if classic:
+        for codec in classic_codecs():
+            reason = codec.unavailable_reason()
+            if reason:
+                unavailable[codec.name] = reason
+                continue
+            systems[codec.name] = [codec.roundtrip(r) for r in refs]
+            bitrates[codec.name] = codec.bitrate_kbps
+    recon, reasons = _reconstruction(systems, refs)
+    for name, row in recon.items():
+        row["bitrate_kbps"] = round(bitrates[name], 3)
+    recon[OURS]["rtf"] = _corpus_dict(rtf.result())
+    recon[OURS].update({"sample_rate": hp.sample_rate, "hop": hp.hop_length, "codebooks": sum(hp.codebooks.values())})
+
+    # Zero-shot VC: source prosody/content codes + prompt timbre.
+    pairs = make_vc_pairs(utts, vc_pairs, seed)
+    sim = build_metric("sim_resemblyzer")
+    sim_wavlm = build_metric("sim_wavlm", checkpoint=wavlm_checkpoint)
+    per = build_metric("per", recognize=_recognizer(Path(aligner_dir) if aligner_dir else None))
+    wer = build_metric("wer", checkpoint=whisper_checkpoint)
+    converted = []
+    with torch.inference_mode():
+        for src, prm in pairs:
+            out = model.convert_voice(torch.from_numpy(src.audio)[None], torch.from_numpy(prm.audio)[None])
+            converted.append(out[0, : len(src.audio)].numpy().astype(np.float32))
+    vc = {"pairs": len(pairs)}
+    notes = {"sim": "resemblyzer (sim_o/sim_src); sim_wavlm when a checkpoint is configured"}
+    if pairs:
+        from ns3.text.g2p import g2p
+
+        vc["sim_o"] = _corpus_dict(sim.score_corpus((p.audio, c) for (_, p), c in zip(pairs, converted)))
+        vc["sim_src"] = _corpus_dict(sim.score_corpus((s.audio, c) for (s, _), c in zip(pairs, converted)))
+        wl = sim_wavlm.score_corpus((p.audio, c) for (_, p), c in zip(pairs, converted))
+        vc["sim_o_wavlm"] = _corpus_dict(wl)
+        ref_phones = [g2p(s.text).phones for s, _ in pairs]
+        per_res = per.score_corpus(zip(converted, ref_phones))
+        vc["per"] = _corpus_dict(per_res)
+        vc["per_source"] = _corpus_dict(per.score_corpus((s.audio, ph) for (s, _), ph in zip(pairs, ref_phones)))
+        wer_res = wer.score_corpus((c, s.text) for (s, _), c in zip(pairs, converted))
+        vc["wer"] = _corpus_dict(wer_res)
+        for key, res in (("wer", wer_res), ("per", per_res), ("sim_o_wavlm", wl)):
+            if res.value is None:
+                notes[key] = f"unavailable: {res.reason}"
+
+    # Samples and a spectrogram comparison for the report.
+    sample_list = []
+    for i, u in enumerate(utts[:samples]):
+        entry = {"key": u.key, "reference": f"samples/{u.key}_reference.wav"}
+        write_audio(out_dir / entry["reference"], u.audio)
+        for system, wavs in systems.items():
+            entry[system] = f"samples/{u.key}_{system}.wav"
+            write_audio(out_dir / entry[system], wavs[i])
+        sample_list.append(entry)
+    vc_samples = []
+    for i, ((src, prm), conv) in enumerate(list(zip(pairs, converted))[:samples]):
+        names = {k: f"samples/vc{i}_{k}.wav" for k in ("source", "prompt", "converted")}
+        for k, w in zip(names, (src.audio, prm.audio, conv)):
+            write_audio(out_dir / names[k], w)
+        vc_samples.append(names)
+    figures = {}
+    if utts:
+        from evaluation.report.plots import plot_spectrograms
+
+        fig = plot_spectrograms(utts[0].audio, {s: w[0] for s, w in systems.items()}, title=utts[0].key)
+        fig.savefig(out_dir / "figures" / "spectrograms.png", dpi=90)
+        figures["spectrograms"] = "figures/spectrograms.png"
+
+    result = {
+        "variant": {"name": variant, "overrides": overrides, "codec_hparams": {
+            "information_bottleneck": hp.information_bottleneck, "use_detail": hp.use_detail,
+            "prosody_input": hp.prosody_input, "codebook_dim": hp.codebook_dim, "codebook_size": hp.codebook_size,
+            "hop_length": hp.hop_length, "sample_rate": hp.sample_rate, "num_codebooks": sum(hp.codebooks.values())}},
+        "reconstruction": recon,
+        "unavailable": unavailable,
+        "metric_reasons": reasons,
+        "vc": {OURS: vc},
+        "metric_notes": notes,
+        "samples": {"recon": sample_list, "vc": vc_samples},
+        "figures": figures,
+        "test_utterances": len(utts),
+        "test_speakers": len({u.speaker for u in utts}),
+    }
+    tmp = out_dir / ".eval_codec.json.tmp"
+    tmp.write_text(json.dumps(result, indent=1, sort_keys=True))
+    os.replace(tmp, out_dir / "eval_codec.json")
+    return result
+
+
+def flat_metrics(result: dict) -> dict[str, float]:
+    """MLflow keys ``eval/<system>/<metric>`` and ``eval/vc/<metric>`` (the report reads these names)."""
+    out = {}
+    for system, row in result["reconstruction"].items():
+        for k, v in row.items():
+            if isinstance(v, (int, float)) and v is not None:
+                out[f"eval/{system}/{k}"] = float(v)
+    for k, v in result["vc"].get(OURS, {}).items():
+        if isinstance(v, (int, float)) and v is not None:
+            out[f"eval/vc/{k}"] = float(v)
+    return out

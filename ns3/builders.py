@@ -1,0 +1,48 @@
+"""The only bridge from the typed config (ns3.config) to library objects: config sections -> plain kwargs.
+
+Library modules never read params; they take what these functions build.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # heavy imports stay out of `ns3 --help`
+    from ns3.align.model import AlignerConfig
+    from ns3.align.train import TrainSchedule
+    from ns3.codec.hparams import FACodecHParams
+    from ns3.config import AlignConfig, CodecModelConfig
+
+
+def aligner_settings(cfg: "AlignConfig", seed: int) -> tuple["AlignerConfig", "TrainSchedule"]:
+    from ns3.align.model import AlignerConfig
+    from ns3.align.train import TrainSchedule
+
+    net = cfg.aligner.model_dump()
+    net["dilations"] = tuple(net["dilations"])
+    return AlignerConfig(**net), TrainSchedule(**cfg.schedule.model_dump(), seed=seed)
+
+
+def codec_hparams(cfg: "CodecModelConfig", num_phones: int, num_speakers: int) -> "FACodecHParams":
+    """Size preset + the configured switches; head sizes come from the phone inventory and the train speakers."""
+    from ns3.codec.hparams import FACodecHParams
+
+    preset = FACodecHParams.mini if cfg.size == "mini" else FACodecHParams.paper
+    fields = cfg.model_dump(exclude={"size"})
+    return preset(**fields, num_phones=num_phones, num_speakers=max(1, num_speakers))
+
+
+def codec_loss_weights(configured: dict[str, float], hp: "FACodecHParams") -> dict[str, float]:
+    """The configured weights for the losses this configuration computes.
+
+    Ablations switch losses off (no detail codebooks -> no GRL heads on them); their weights are dropped
+    here. A key that no configuration computes is a typo and an error.
+    """
+    from ns3.codec.hparams import FACodecHParams
+    from ns3.solvers.codec import available_loss_keys
+
+    full = available_loss_keys(FACodecHParams.paper())
+    unknown = sorted(set(configured) - full)
+    if unknown:
+        raise ValueError(f"codec.train.loss_weights: unknown loss key(s) {unknown}; known: {sorted(full)}")
+    have = available_loss_keys(hp)
+    return {k: float(v) for k, v in configured.items() if k in have}

@@ -1,0 +1,63 @@
+"""Codec training data: audio shards joined by key to the align stage's label shards -> CodecExample.
+
+Label shards have the audio shard's name under the align output folder and hold, per key, ``labels.npy``
+(frame phone ids), ``lf0n.npy`` (speaker-normalised log-F0) and ``uv.npy``. Utterances the aligner
+could not align have no labels; they are counted and left out (the align stage lists why).
+"""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ns3.data.batch import CodecExample
+from ns3.data.shards import iter_shard, iter_tar_groups
+
+
+def _npy(data: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+@dataclass
+class LabelledShards:
+    examples: list[CodecExample]
+    speakers: dict[str, int]  # speaker -> id used by the speaker head
+    missing_labels: int  # utterances with audio but no alignment
+
+
+def speaker_index(manifest: str | Path, split: str = "train") -> dict[str, int]:
+    """Speaker -> contiguous id over a split of the shard manifest (sorted, so stable across runs)."""
+    speakers = set()
+    for line in Path(manifest).read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        if r["split"] == split:
+            speakers.add(r["speaker"])
+    return {s: i for i, s in enumerate(sorted(speakers))}
+
+
+def load_labelled(shards: Sequence[str | Path], label_dir: str | Path, speakers: dict[str, int]) -> LabelledShards:
+    """Every utterance of ``shards`` that has labels, as CodecExample (speaker -100 when not in ``speakers``)."""
+    label_dir = Path(label_dir)
+    examples, missing = [], 0
+    for shard in shards:
+        labels_path = label_dir / Path(shard).name
+        if not labels_path.exists():
+            raise FileNotFoundError(f"{labels_path}: no labels for {Path(shard).name}; run `ns3 align` first")
+        labels = {k: parts for k, parts in iter_tar_groups(labels_path)}
+        for s in iter_shard(shard):
+            parts = labels.get(s.key)
+            if parts is None:
+                missing += 1
+                continue
+            ex = CodecExample(
+                wav=s.audio, phone_ids=_npy(parts["labels.npy"]).astype(np.int64),
+                f0=_npy(parts["lf0n.npy"]).astype(np.float32), uv=_npy(parts["uv.npy"]).astype(np.float32),
+                speaker_id=speakers.get(s.speaker, -100), key=s.key,
+            )
+            ex.validate()
+            examples.append(ex)
+    return LabelledShards(examples, speakers, missing)

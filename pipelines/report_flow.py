@@ -1,0 +1,52 @@
+"""Prefect flow of the ``report`` stage: paper-format tables from this variant's metrics + other variants in MLflow."""
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+
+from ns3 import tracking
+from ns3.config import Params
+
+
+def _training_curves(params: Params):
+    """Figure of this variant's latest train_codec run (validation PESQ/STOI/mel + main losses), or None."""
+    import mlflow
+
+    from evaluation.report.plots import plot_training_curves
+
+    uri = tracking.default_tracking_uri(params.root)
+    client = mlflow.MlflowClient(uri)
+    exp = client.get_experiment_by_name("ns3")
+    if exp is None:
+        return None
+    runs = client.search_runs([exp.experiment_id], filter_string=(
+        f"tags.`ns3.stage` = 'train_codec' and tags.`ns3.variant` = '{params.variant}'"),
+        order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs:
+        return None
+    wanted = ["eval/valid_pesq_wb", "eval/valid_stoi", "eval/valid_mel", "codec/rec", "codec/phone", "codec/f0"]
+    keys = [k for k in wanted if k in runs[0].data.metrics]
+    return plot_training_curves(uri, runs[0].info.run_id, keys, title="codec training") if keys else None
+
+
+@flow(name="report", retries=0)
+def report_flow(params: Params) -> dict:
+    from evaluation.report.collect import collect_from_files, collect_from_mlflow
+    from evaluation.report.render import build_report
+
+    log = get_run_logger()
+    r = params.report
+    out_dir = params.resolve("reports") / "codec"
+    with tracking.stage_run("report", params=r.model_dump(), tags={"ns3.variant": params.variant}, root=params.root):
+        results = collect_from_files([params.resolve("data") / "eval_codec" / "eval_codec.json"])
+        if r.from_mlflow:
+            here = {x.name for x in results}
+            others = [x for x in collect_from_mlflow(tracking.default_tracking_uri(params.root)) if x.name not in here]
+            results += others
+            log.info("report: %d variant(s) from MLflow: %s", len(others), [x.name for x in others])
+        curves = _training_curves(params)
+        files = build_report(results, out_dir, baseline=r.baseline, pesq_key=r.pesq,
+                             extra_figures={"training_curves": curves} if curves is not None else None)
+        for w in files.warnings:
+            log.warning(w)
+        tracking.log_artifact(out_dir, "report")
+    return {"report": str(out_dir / "report.md"), "variants": [x.name for x in results]}
