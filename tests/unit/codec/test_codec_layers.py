@@ -152,3 +152,54 @@ def test_snake_inference_path_equals_autograd_path():
     with torch.no_grad():
         fast = act(x)
     torch.testing.assert_close(fast, act(x))
+
+
+def test_snake_without_anti_aliasing_is_plain_snake_beta():
+    import torch
+
+    from ns3.codec.layers import AntiAliasedSnake
+
+    torch.manual_seed(0)
+    act = AntiAliasedSnake(4, anti_alias=False)
+    x = torch.randn(2, 4, 50)
+    assert torch.equal(act(x), act.act(x))
+    aliased = AntiAliasedSnake(4)
+    aliased.act.load_state_dict(act.act.state_dict())
+    assert not torch.allclose(aliased(x), act(x))  # the filters do change the output
+
+
+def test_model_without_anti_aliasing_has_the_same_parameters():
+    from ns3.codec import FACodec, FACodecHParams
+
+    a = FACodec(FACodecHParams.mini())
+    b = FACodec(FACodecHParams.mini(anti_alias=False))
+    assert [n for n, _ in a.named_parameters()] == [n for n, _ in b.named_parameters()]
+
+
+def test_dead_code_restart_reseeds_unused_entries_from_the_batch():
+    import torch
+
+    from ns3.codec.quantizer import FactorizedVQ
+
+    torch.manual_seed(0)
+    vq = FactorizedVQ(16, codebook_size=64, codebook_dim=4, restart_decay=0.9).train()
+    x = torch.randn(2, 16, 50)
+    before = vq.codebook.weight.detach().clone()
+    with torch.no_grad():
+        first = vq.lookup(vq.in_proj(x.transpose(1, 2)))
+    unused = torch.ones(64, dtype=torch.bool)
+    unused[first.unique()] = False
+    out = vq(x)
+    # First step: entries no frame picked are re-seeded from projected batch vectors...
+    z = vq.in_proj(x.transpose(1, 2)).reshape(-1, 4).detach()
+    dist = torch.cdist(vq.codebook.weight.detach(), z).min(dim=1).values
+    reseeded = (vq.codebook.weight.detach() != before).any(dim=1)
+    assert torch.equal(reseeded, unused) and bool((dist[reseeded] < 0.01).all())
+    # ...which spreads the codes over many entries (a fresh random codebook uses far fewer).
+    assert out.codes.unique().numel() > 20
+    # Evaluation never touches the codebook.
+    vq.eval()
+    frozen = vq.codebook.weight.detach().clone()
+    vq(torch.randn(2, 16, 50))
+    assert torch.equal(frozen, vq.codebook.weight)
+    assert "usage" not in vq.state_dict()  # a run statistic, not part of the published weights
