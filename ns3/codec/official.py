@@ -19,6 +19,7 @@ from torch import Tensor
 
 from ns3.codec.hparams import FACodecHParams
 from ns3.codec.model import FACodec
+from ns3.codec.quantizer import RUN_STATISTICS
 from ns3.codec.transformer import sinusoid
 
 # (published prefix, our prefix) per file; the first match wins.
@@ -243,6 +244,9 @@ def import_state_dicts(
             mapped[ours] = v
     if unknown:
         raise OfficialCheckpointError(f"{len(unknown)} unexpected key(s) for the published layout: {_listing(unknown)}")
+    for k in target:  # training statistics start fresh (the release has none)
+        if k.endswith(RUN_STATISTICS) and k not in mapped:
+            mapped[k] = torch.zeros_like(target[k])
     missing = [k for k in target if k not in mapped and not (heads == "fresh" and k.startswith("heads."))]
     if missing:
         raise OfficialCheckpointError(f"{len(missing)} key(s) missing from the checkpoints: {_listing(missing)}")
@@ -273,6 +277,8 @@ def export_official(model: FACodec) -> dict[str, dict[str, Tensor]]:
     if model.redecoder is not None:
         out["redecoder"] = {}
     for k, v in model.state_dict().items():
+        if k.endswith(RUN_STATISTICS):
+            continue
         if k.startswith("redecoder."):
             out["redecoder"][_unrename(k, REDECODER_RULES)] = v
         elif k.startswith(("encoder.", "mel.")):

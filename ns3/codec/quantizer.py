@@ -36,6 +36,9 @@ class VQResult:
     commitment_loss: Tensor
 
 
+RUN_STATISTICS = (".usage",)  # state_dict key suffixes that are training statistics, not published weights
+
+
 class FactorizedVQ(nn.Module):
     """One codebook. x [B, D, F] -> VQResult with codes [B, 1, F].
 
@@ -55,8 +58,9 @@ class FactorizedVQ(nn.Module):
         self.out_proj: nn.Module = WNLinear(cdim, dim) if bottleneck else nn.Identity()
         self.codebook = nn.Embedding(codebook_size, cdim)
         self.restart_decay = restart_decay
-        # Not persistent: a statistic of the training run, not a weight (keeps the published key layout).
-        self.register_buffer("usage", torch.zeros(codebook_size), persistent=False)
+        # Saved so a resumed run restarts exactly the codes an uninterrupted one would; it is a statistic of
+        # training, not a weight: official import/export leave it out (see RUN_STATISTICS).
+        self.register_buffer("usage", torch.zeros(codebook_size))
 
     @torch.no_grad()
     def _restart_dead(self, z_e: Tensor, codes: Tensor, mask: Tensor | None) -> None:

@@ -47,3 +47,16 @@ def test_pipeline_end_to_end(tmp_path, prefect_harness, monkeypatch):
     train = next(r for r in runs if r.data.tags.get("ns3.stage") == "train_codec")
     history = client.get_metric_history(train.info.run_id, "codec/rec")
     assert len(history) >= 2  # a curve, not a single point
+
+    # An ablation is a parameter variant: no detail codebooks. Its runs land beside the baseline's and the
+    # report's ablation table puts the two side by side.
+    ablation = load_params(root / "params.yaml", overrides={"variant": "no-detail", "codec.model.use_detail": False,
+                                                            "paths.data": str(tmp_path / "abl")})
+    (tmp_path / "abl").mkdir()
+    for name in ("raw", "shards", "align"):
+        (tmp_path / "abl" / name).symlink_to(root / "data" / name)
+    pipeline_flow(ablation, stages=["train_codec", "evaluate_codec", "report"], use_dvc=False)
+    ev2 = json.loads((root / "metrics" / "eval_codec.json").read_text())
+    assert ev2["variant"]["name"] == "no-detail" and ev2["reconstruction"]["ns3-facodec"]["bitrate_kbps"] == pytest.approx(2.4)
+    csvs = "\n".join(p.read_text() for p in (root / "reports" / "codec").glob("*.csv"))
+    assert "no-detail" in csvs and "baseline" in csvs
