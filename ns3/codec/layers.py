@@ -19,13 +19,11 @@ def _norm_except_dim0(v: Tensor) -> Tensor:
     return v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
 
 
-class WNConv1d(nn.Module):
-    """Conv1d with weight = g * v / ||v|| (norm over everything but the output channel). [B, Ci, L] -> [B, Co, L']"""
+class _WeightNormed(nn.Module):
+    """weight = g * v / ||v|| with the norm over everything but dim 0, stored as legacy weight norm does
+    (``weight_g``, ``weight_v``), so the release's state dicts load by name."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1):
-        super().__init__()
-        conv = nn.Conv1d(in_ch, out_ch, kernel_size, stride=stride, padding=padding, dilation=dilation)
-        self.stride, self.padding, self.dilation = stride, padding, dilation
+    def _adopt(self, conv: nn.Module) -> None:
         self.weight_v = nn.Parameter(conv.weight.detach().clone())
         self.weight_g = nn.Parameter(_norm_except_dim0(conv.weight.detach()).clone())
         self.bias = nn.Parameter(conv.bias.detach().clone())
@@ -33,26 +31,29 @@ class WNConv1d(nn.Module):
     @property
     def weight(self) -> Tensor:
         return self.weight_g * self.weight_v / _norm_except_dim0(self.weight_v)
+
+
+class WNConv1d(_WeightNormed):
+    """Conv1d with weight = g * v / ||v|| (norm over everything but the output channel). [B, Ci, L] -> [B, Co, L']"""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1):
+        super().__init__()
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+        self._adopt(nn.Conv1d(in_ch, out_ch, kernel_size, stride=stride, padding=padding, dilation=dilation))
 
     def forward(self, x: Tensor) -> Tensor:
         return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
 
 
-class WNConvTranspose1d(nn.Module):
+class WNConvTranspose1d(_WeightNormed):
     """Weight-normed ConvTranspose1d. As in legacy weight norm, the magnitude is per *input* channel
     (dim 0 of a transposed-conv weight), which is why the release stores weight_g as (in, 1, 1)."""
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int, padding: int, output_padding: int):
         super().__init__()
-        conv = nn.ConvTranspose1d(in_ch, out_ch, kernel_size, stride=stride, padding=padding, output_padding=output_padding)
         self.stride, self.padding, self.output_padding = stride, padding, output_padding
-        self.weight_v = nn.Parameter(conv.weight.detach().clone())
-        self.weight_g = nn.Parameter(_norm_except_dim0(conv.weight.detach()).clone())
-        self.bias = nn.Parameter(conv.bias.detach().clone())
-
-    @property
-    def weight(self) -> Tensor:
-        return self.weight_g * self.weight_v / _norm_except_dim0(self.weight_v)
+        self._adopt(nn.ConvTranspose1d(in_ch, out_ch, kernel_size, stride=stride, padding=padding,
+                                       output_padding=output_padding))
 
     def forward(self, x: Tensor) -> Tensor:
         return F.conv_transpose1d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding)

@@ -1,5 +1,5 @@
-"""Tiny models do not gain from intra-op threads, and on a busy 2-core runner OpenMP spin-waiting makes
-them several times slower; run this folder single-threaded and restore the setting afterwards."""
+"""Unit tests use tiny models, which do not gain from intra-op threads; on a busy 2-core runner OpenMP
+spin-waiting makes them several times slower. Every unit test runs single-threaded (restored afterwards)."""
 from __future__ import annotations
 
 import pytest
