@@ -131,6 +131,7 @@ class CodecModelConfig(_Section):
     codebook_dim: int = Field(ge=1)
     detail_dropout: float = Field(ge=0, le=1)
     detach_prosody_content: bool = Field(description="decoder sees sg(prosody + content) as in the release")
+    normalized_codes: bool = Field(description="unit-norm code vectors: bounded VQ losses (the release: false)")
     grl_coefficient: float = Field(ge=0)
     anti_alias: bool = Field(description="anti-aliased SnakeBeta activations (the paper's); False is ~2.5x faster on CPU")
 

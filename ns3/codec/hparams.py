@@ -34,6 +34,7 @@ class FACodecHParams:
     codebook_dim: int = 8
     information_bottleneck: bool = True  # False: no D -> codebook_dim projection, quantize in D (ablation)
     codebook_restart_decay: float = 0.95  # EMA decay of code usage for dead-code restarts in training (0: off)
+    normalized_codes: bool = False  # unit-norm code vectors (stable from-scratch training); False = the release
     use_detail: bool = True  # False: no detail codebooks at all (ablation)
 
     # Prosody input: "v1" = encoder output; "v2" = first ``prosody_mel_bins`` log-mel bins through

@@ -82,7 +82,7 @@ class FACodec(nn.Module):
             )
         self.quantizer = FactorizedQuantizer(
             d, hp.n_prosody, hp.n_content, hp.n_detail if hp.use_detail else 0,
-            hp.codebook_size, hp.codebook_dim, hp.information_bottleneck, hp.codebook_restart_decay,
+            hp.codebook_size, hp.codebook_dim, hp.information_bottleneck, hp.codebook_restart_decay, hp.normalized_codes,
         )
         self.timbre_encoder = TimbreEncoder(
             d, hp.timbre_layers, hp.attention_heads, hp.ffn_channels, hp.ffn_kernel, hp.transformer_dropout, hp.positional

@@ -50,9 +50,13 @@ class FactorizedVQ(nn.Module):
     """
 
     def __init__(self, dim: int, codebook_size: int, codebook_dim: int, bottleneck: bool = True,
-                 restart_decay: float = 0.0):
+                 restart_decay: float = 0.0, normalized: bool = False):
         super().__init__()
         self.bottleneck = bottleneck
+        # normalized=True: encoder vectors and code vectors live on the unit sphere (as the lookup already
+        # assumes), so the VQ losses are bounded; from-scratch training diverged without it (codebook loss
+        # 1e2 -> 1e17 within 400 steps on the mini codec). False decodes raw rows, as the release does.
+        self.normalized = normalized
         cdim = codebook_dim if bottleneck else dim
         self.in_proj: nn.Module = WNLinear(dim, cdim) if bottleneck else nn.Identity()
         self.out_proj: nn.Module = WNLinear(cdim, dim) if bottleneck else nn.Identity()
@@ -97,11 +101,13 @@ class FactorizedVQ(nn.Module):
 
     def quantize_latent(self, z_e: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """In code space: z_e [B, F, c] -> (z_st [B, F, c], codes [B, F], codebook_loss, commitment_loss)."""
+        if self.normalized:
+            z_e = F.normalize(z_e, dim=-1)
         codes = self.lookup(z_e)
         if self.training and self.restart_decay > 0:
             self._restart_dead(z_e.detach(), codes, mask)
             codes = self.lookup(z_e)
-        z_q = self.codebook(codes)
+        z_q = self._rows(codes)
         codebook_loss = _masked_mse(z_q, z_e.detach(), mask)  # pulls entries towards the encoder
         commitment_loss = _masked_mse(z_e, z_q.detach(), mask)  # keeps the encoder near its entries
         z_st = z_e + (z_q - z_e).detach()
@@ -111,20 +117,24 @@ class FactorizedVQ(nn.Module):
         z_st, codes, cb, commit = self.quantize_latent(self.in_proj(x.transpose(1, 2)), mask)
         return VQResult(self.out_proj(z_st).transpose(1, 2), codes.unsqueeze(1), cb, commit)
 
+    def _rows(self, codes: Tensor) -> Tensor:
+        rows = self.codebook(codes)
+        return F.normalize(rows, dim=-1) if self.normalized else rows
+
     def embed(self, codes: Tensor) -> Tensor:
         """codes [B, F] -> [B, D, F] (the decoder-side value of each code)."""
-        return self.out_proj(self.codebook(codes)).transpose(1, 2)
+        return self.out_proj(self._rows(codes)).transpose(1, 2)
 
 
 class ResidualFVQ(nn.Module):
     """``n`` codebooks in cascade; each quantizes what the previous ones left. x [B, D, F] -> VQResult (codes [B, n, F])."""
 
     def __init__(self, n: int, dim: int, codebook_size: int, codebook_dim: int, bottleneck: bool = True,
-                 restart_decay: float = 0.0):
+                 restart_decay: float = 0.0, normalized: bool = False):
         super().__init__()
         self.dim = dim
         self.layers = nn.ModuleList(
-            FactorizedVQ(dim, codebook_size, codebook_dim, bottleneck, restart_decay) for _ in range(n))
+            FactorizedVQ(dim, codebook_size, codebook_dim, bottleneck, restart_decay, normalized) for _ in range(n))
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> VQResult:
         residual, total = x, torch.zeros_like(x)
@@ -164,9 +174,10 @@ class FactorizedQuantizer(nn.Module):
     def __init__(
         self, dim: int, n_prosody: int, n_content: int, n_detail: int,
         codebook_size: int, codebook_dim: int, bottleneck: bool = True, restart_decay: float = 0.0,
+        normalized: bool = False,
     ):
         super().__init__()
-        args = (dim, codebook_size, codebook_dim, bottleneck, restart_decay)
+        args = (dim, codebook_size, codebook_dim, bottleneck, restart_decay, normalized)
         self.prosody = ResidualFVQ(n_prosody, *args)
         self.content = ResidualFVQ(n_content, *args)
         self.detail = ResidualFVQ(n_detail, *args) if n_detail else None
