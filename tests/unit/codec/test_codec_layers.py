@@ -203,3 +203,22 @@ def test_dead_code_restart_reseeds_unused_entries_from_the_batch():
     vq(torch.randn(2, 16, 50))
     assert torch.equal(frozen, vq.codebook.weight)
     assert "usage" in vq.state_dict()  # saved, so a resumed run restarts exactly the same codes
+
+
+def test_normalized_codes_keep_vq_losses_bounded():
+    import torch
+
+    from ns3.codec.quantizer import FactorizedVQ
+
+    torch.manual_seed(0)
+    raw = FactorizedVQ(16, 32, 4).train()
+    unit = FactorizedVQ(16, 32, 4, normalized=True).train()
+    unit.load_state_dict(raw.state_dict())
+    with torch.no_grad():
+        raw.codebook.weight.mul_(100.0)  # a codebook whose rows drifted far from the encoder's scale
+        unit.codebook.weight.mul_(100.0)
+    x = torch.randn(2, 16, 30) * 50
+    r, u = raw(x), unit(x)
+    assert torch.equal(r.codes, u.codes)  # the cosine lookup is the same either way
+    assert float(r.codebook_loss) > 100 and float(u.codebook_loss) <= 4.0  # |a - b|^2 <= 4 on the unit sphere
+    assert torch.allclose(unit._rows(u.codes[:, 0]).norm(dim=-1), torch.ones(2, 30), atol=1e-5)
