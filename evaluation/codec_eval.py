@@ -158,8 +158,9 @@ def evaluate_codec(
     if pairs:
         from ns3.text.g2p import g2p
 
-        vc["sim_o"] = _corpus_dict(sim.score_corpus((p.audio, c) for (_, p), c in zip(pairs, converted)))
-        vc["sim_src"] = _corpus_dict(sim.score_corpus((s.audio, c) for (s, _), c in zip(pairs, converted)))
+        sim_o = sim.score_corpus((p.audio, c) for (_, p), c in zip(pairs, converted))
+        sim_src = sim.score_corpus((s.audio, c) for (s, _), c in zip(pairs, converted))
+        vc["sim_o"], vc["sim_src"] = _corpus_dict(sim_o), _corpus_dict(sim_src)
         wl = sim_wavlm.score_corpus((p.audio, c) for (_, p), c in zip(pairs, converted))
         vc["sim_o_wavlm"] = _corpus_dict(wl)
         ref_phones = [g2p(s.text).phones for s, _ in pairs]
@@ -168,7 +169,7 @@ def evaluate_codec(
         vc["per_source"] = _corpus_dict(per.score_corpus((s.audio, ph) for (s, _), ph in zip(pairs, ref_phones)))
         wer_res = wer.score_corpus((c, s.text) for (s, _), c in zip(pairs, converted))
         vc["wer"] = _corpus_dict(wer_res)
-        for key, res in (("wer", wer_res), ("per", per_res), ("sim_o_wavlm", wl)):
+        for key, res in (("wer", wer_res), ("per", per_res), ("sim_o_wavlm", wl), ("sim_o", sim_o), ("sim_src", sim_src)):
             if res.value is None:
                 notes[key] = f"unavailable: {res.reason}"
 

@@ -35,7 +35,10 @@ def test_pipeline_end_to_end(tmp_path, prefect_harness, monkeypatch):
     ours = ev["reconstruction"]["ns3-facodec"]
     assert ours["utterances"] == 6 and ours["stoi"] is not None and 0 <= ours["stoi"] <= 1
     assert ours["bitrate_kbps"] == pytest.approx(4.8)
-    assert ev["vc"]["ns3-facodec"]["pairs"] == 4 and ev["vc"]["ns3-facodec"]["sim_o"] is not None
+    vc = ev["vc"]["ns3-facodec"]
+    assert vc["pairs"] == 4 and vc["per_source"] is not None
+    # A 24-step codec may output nothing speech-like; then the reason is recorded instead of a number.
+    assert vc["sim_o"] is not None or "sim_o" in ev["metric_notes"]
     report = (root / "reports" / "codec" / "report.md").read_text()
     assert "ns3-facodec" in report and "FACodec" in report  # ours beside the paper's row
     assert (root / "reports" / "codec" / "report.html").stat().st_size > 10_000  # embedded figures
