@@ -192,6 +192,35 @@ class TranscriptMetric(Metric, Generic[R]):
     def _score(self, wav: np.ndarray, reference: R) -> MetricValue: ...
 
 
+class LocalModel:
+    """Mixin for metrics whose model loads lazily from a local path (weights are never downloaded).
+
+    Without a usable path the metric is unavailable, with the reason; subclasses name the expected format in
+    ``model_description`` and implement ``_load_model`` (validate the path's format, build the model).
+    List it before the metric base class so its ``unavailable_reason`` wins.
+    """
+
+    model_description: ClassVar[str]
+
+    def _init_local(self, checkpoint: str | Path | None, device: str) -> None:
+        self.checkpoint = checkpoint
+        self.device = device
+        self._reason = local_model_reason(checkpoint, self.model_description)
+        self._model = None
+
+    @property
+    def unavailable_reason(self) -> str | None:
+        return self._reason
+
+    def _load(self):
+        if self._model is None:
+            self._model = self._load_model()
+        return self._model
+
+    def _load_model(self):
+        raise NotImplementedError
+
+
 def local_model_reason(path: str | Path | None, what: str) -> str | None:
     """Why a weight-needing metric cannot run: no path configured or the path is absent; None if usable."""
     if path is None or str(path) == "":

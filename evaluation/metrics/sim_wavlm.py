@@ -12,40 +12,32 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import SAMPLE_RATE, MetricValue, PairwiseMetric, cosine, cpu_inference, local_model_reason, register
+from .base import SAMPLE_RATE, LocalModel, MetricValue, PairwiseMetric, cosine, cpu_inference, register
 
 
 @register("sim_wavlm")
-class WavLMSimilarity(PairwiseMetric):
+class WavLMSimilarity(LocalModel, PairwiseMetric):
     """cos(x-vector(prompt or reference), x-vector(generated)) in [-1, 1]."""
 
     name = "sim_wavlm"
     higher_is_better = True
+    model_description = "WavLM x-vector model directory"
 
     def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu") -> None:
-        self.checkpoint = checkpoint
-        self.device = device
-        self._reason = local_model_reason(checkpoint, "WavLM x-vector model directory")
-        self._model = None
-        self._extractor = None
+        self._init_local(checkpoint, device)
 
-    @property
-    def unavailable_reason(self) -> str | None:
-        return self._reason
+    def _load_model(self):
+        """-> (model, feature extractor)"""
+        path = Path(self.checkpoint)
+        for needed in ("config.json", "preprocessor_config.json"):
+            if not (path / needed).is_file():
+                raise ValueError(f"{path}: not a Hugging Face WavLMForXVector directory (no {needed}); point "
+                                 "sim_wavlm.checkpoint at a full local copy of microsoft/wavlm-base-plus-sv")
+        from transformers import Wav2Vec2FeatureExtractor, WavLMForXVector
 
-    def _load(self):
-        if self._model is None:
-            path = Path(self.checkpoint)
-            for needed in ("config.json", "preprocessor_config.json"):
-                if not (path / needed).is_file():
-                    raise ValueError(f"{path}: not a Hugging Face WavLMForXVector directory (no {needed}); point "
-                                     "sim_wavlm.checkpoint at a full local copy of microsoft/wavlm-base-plus-sv")
-            from transformers import Wav2Vec2FeatureExtractor, WavLMForXVector
-
-            self._model = WavLMForXVector.from_pretrained(str(path)).to(self.device).eval()
-            # the feature extractor's settings (e.g. input normalisation) belong to the checkpoint
-            self._extractor = Wav2Vec2FeatureExtractor.from_pretrained(str(path))
-        return self._model, self._extractor
+        model = WavLMForXVector.from_pretrained(str(path)).to(self.device).eval()
+        # the feature extractor's settings (e.g. input normalisation) belong to the checkpoint
+        return model, Wav2Vec2FeatureExtractor.from_pretrained(str(path))
 
     def embed(self, wav: np.ndarray) -> np.ndarray:
         """``[T]`` 16 kHz -> ``[xvector_output_dim]`` x-vector."""

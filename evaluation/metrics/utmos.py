@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import MetricValue, SignalMetric, cpu_inference, local_model_reason, register
+from .base import LocalModel, MetricValue, SignalMetric, cpu_inference, register
 
 MIN_SAMPLES = 400  # the conv front end needs 400 samples (25 ms) for one frame
 
@@ -42,27 +42,19 @@ def load_utmos(path: str | Path, device: str = "cpu", num_heads: int | None = No
 
 
 @register("utmos")
-class UTMOS(SignalMetric):
+class UTMOS(LocalModel, SignalMetric):
     """Predicted naturalness MOS (1..5) of one waveform."""
 
     name = "utmos"
     higher_is_better = True
+    model_description = "UTMOS checkpoint (SpeechMOS utmos22_strong .pt)"
 
     def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu", num_heads: int | None = None) -> None:
-        self.checkpoint = checkpoint
-        self.device = device
+        self._init_local(checkpoint, device)
         self.num_heads = num_heads
-        self._reason = local_model_reason(checkpoint, "UTMOS checkpoint (SpeechMOS utmos22_strong .pt)")
-        self._model = None
 
-    @property
-    def unavailable_reason(self) -> str | None:
-        return self._reason
-
-    def _load(self):
-        if self._model is None:
-            self._model = load_utmos(self.checkpoint, self.device, self.num_heads)
-        return self._model
+    def _load_model(self):
+        return load_utmos(self.checkpoint, self.device, self.num_heads)
 
     def _score(self, wav: np.ndarray) -> MetricValue:
         import torch

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import CorpusResult, MetricValue, TranscriptMetric, local_model_reason, register
+from .base import CorpusResult, LocalModel, MetricValue, TranscriptMetric, register
 from .error_rate import aggregate_error_rate, token_errors
 
 
@@ -40,40 +40,32 @@ def word_errors(reference: str, hypothesis: str) -> MetricValue:
 
 
 @register("wer")
-class WhisperWER(TranscriptMetric[str]):
+class WhisperWER(LocalModel, TranscriptMetric[str]):
     """Whisper ASR transcript of the waveform against the reference text."""
 
     name = "wer"
     higher_is_better = False
+    model_description = "Whisper checkpoint (.pt)"
 
     def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu", language: str = "en",
                  sample_len: int = 128, beam_size: int | None = None) -> None:
-        self.checkpoint = checkpoint
-        self.device = device
+        self._init_local(checkpoint, device)
         self.language = language
         self.sample_len = sample_len
         self.beam_size = beam_size
-        self._reason = local_model_reason(checkpoint, "Whisper checkpoint (.pt)")
-        self._model = None
 
-    @property
-    def unavailable_reason(self) -> str | None:
-        return self._reason
+    def _load_model(self):
+        import whisper
 
-    def _load(self):
-        if self._model is None:
-            import whisper
-
-            path = Path(self.checkpoint)
-            # load_model downloads when given a model *name*; only ever hand it an existing file
-            if not path.is_file():
-                raise ValueError(f"{path}: Whisper checkpoint must be a .pt file (dict with 'dims' and 'model_state_dict')")
-            try:
-                self._model = whisper.load_model(str(path), device=self.device)
-            except (KeyError, TypeError) as e:
-                raise ValueError(f"{path}: not a Whisper checkpoint; expected a dict with 'dims' (plain dict) "
-                                 f"and 'model_state_dict' ({type(e).__name__}: {e})") from e
-        return self._model
+        path = Path(self.checkpoint)
+        # load_model downloads when given a model *name*; only ever hand it an existing file
+        if not path.is_file():
+            raise ValueError(f"{path}: Whisper checkpoint must be a .pt file (dict with 'dims' and 'model_state_dict')")
+        try:
+            return whisper.load_model(str(path), device=self.device)
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"{path}: not a Whisper checkpoint; expected a dict with 'dims' (plain dict) "
+                             f"and 'model_state_dict' ({type(e).__name__}: {e})") from e
 
     def transcribe(self, wav: np.ndarray) -> str:
         """``[T]`` float32 16 kHz -> transcript text."""
