@@ -56,7 +56,8 @@ def make_vc_pairs(utts: Sequence[ShardSample], n: int, seed: int) -> list[tuple[
     return pairs
 
 
-def _corpus_dict(result) -> float | None:
+def _value(result) -> float | None:
+    """A CorpusResult's headline number, rounded for the JSON; None when unavailable."""
     return None if result.value is None or not math.isfinite(result.value) else round(float(result.value), 4)
 
 
@@ -67,7 +68,7 @@ def _reconstruction(system_wavs: dict[str, list[np.ndarray]], refs: list[np.ndar
         row = {}
         for name, m in metrics.items():
             res = m.score_corpus(zip(refs, wavs))
-            row[name] = _corpus_dict(res)
+            row[name] = _value(res)
             if res.value is None:
                 reasons[f"{system}/{name}"] = res.reason
         row["utterances"] = len(wavs)
@@ -139,7 +140,7 @@ def evaluate_codec(
     recon, reasons = _reconstruction(systems, refs)
     for name, row in recon.items():
         row["bitrate_kbps"] = round(bitrates[name], 3)
-    recon[OURS]["rtf"] = _corpus_dict(rtf.result())
+    recon[OURS]["rtf"] = _value(rtf.result())
     recon[OURS].update({"sample_rate": hp.sample_rate, "hop": hp.hop_length, "codebooks": sum(hp.codebooks.values())})
 
     # Zero-shot VC: source prosody/content codes + prompt timbre.
@@ -160,15 +161,15 @@ def evaluate_codec(
 
         sim_o = sim.score_corpus((p.audio, c) for (_, p), c in zip(pairs, converted))
         sim_src = sim.score_corpus((s.audio, c) for (s, _), c in zip(pairs, converted))
-        vc["sim_o"], vc["sim_src"] = _corpus_dict(sim_o), _corpus_dict(sim_src)
+        vc["sim_o"], vc["sim_src"] = _value(sim_o), _value(sim_src)
         wl = sim_wavlm.score_corpus((p.audio, c) for (_, p), c in zip(pairs, converted))
-        vc["sim_o_wavlm"] = _corpus_dict(wl)
+        vc["sim_o_wavlm"] = _value(wl)
         ref_phones = [g2p(s.text).phones for s, _ in pairs]
         per_res = per.score_corpus(zip(converted, ref_phones))
-        vc["per"] = _corpus_dict(per_res)
-        vc["per_source"] = _corpus_dict(per.score_corpus((s.audio, ph) for (s, _), ph in zip(pairs, ref_phones)))
+        vc["per"] = _value(per_res)
+        vc["per_source"] = _value(per.score_corpus((s.audio, ph) for (s, _), ph in zip(pairs, ref_phones)))
         wer_res = wer.score_corpus((c, s.text) for (s, _), c in zip(pairs, converted))
-        vc["wer"] = _corpus_dict(wer_res)
+        vc["wer"] = _value(wer_res)
         for key, res in (("wer", wer_res), ("per", per_res), ("sim_o_wavlm", wl), ("sim_o", sim_o), ("sim_src", sim_src)):
             if res.value is None:
                 notes[key] = f"unavailable: {res.reason}"

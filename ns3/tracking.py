@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,7 +65,9 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def active() -> bool:
-    return _mlflow().active_run() is not None
+    # No run can be active unless mlflow was imported; checking first keeps its ~5 s import out of
+    # library code that merely offers to log.
+    return "mlflow" in sys.modules and _mlflow().active_run() is not None
 
 
 @contextmanager

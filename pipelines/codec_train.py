@@ -7,6 +7,7 @@ The Prefect flow calls ``train_codec`` in-process; for several GPUs run the same
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -117,7 +118,8 @@ def train_codec(params: Params) -> CodecTrainOutput:
     crop = int(round(t.crop_seconds * 16000 / 200)) * 200
     if len(data.examples) < t.batch_size:
         raise ValueError(f"{len(data.examples)} training utterances < codec.train.batch_size={t.batch_size}")
-    valid = [x.audio for shard in list_shards(shards_dir, "valid") for x in iter_shard(shard)][:4]
+    valid = [x.audio for x in itertools.islice(
+        (x for shard in list_shards(shards_dir, "valid") for x in iter_shard(shard)), 4)]
     hp = codec_hparams(params.codec.model, num_phones=len(inventory), num_speakers=len(speakers))
     generator = FACodec(hp)
     discriminator = CodecDiscriminator.mini() if t.discriminator == "mini" else CodecDiscriminator.paper()

@@ -15,7 +15,6 @@ import io
 import json
 import logging
 import os
-import sys
 import tarfile
 import time
 from dataclasses import dataclass, field
@@ -330,6 +329,5 @@ def align_shards(
         for k, v in tracking.flatten(m).items():
             if isinstance(v, (int, float)):
                 flat[f"align/{split}/{k}".replace(".", "/")] = float(v)
-    if "mlflow" in sys.modules:  # an active run implies mlflow was imported; skip the ~5 s import otherwise
-        tracking.log_metrics(flat)
+    tracking.log_metrics(flat)
     return AlignStageResult(out_dir, inventory_path, checkpoint, pitch_stats_path, results, failures, metrics)

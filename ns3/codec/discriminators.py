@@ -67,13 +67,19 @@ class PeriodDiscriminator(nn.Module):
         if t % self.period:
             x = F.pad(x, (0, self.period - t % self.period), mode="reflect")
         x = x.view(b, c, -1, self.period)
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LEAKY_SLOPE)
-            feats.append(x)
-        x = self.out(x)
-        feats.append(x)
+        x, feats = _conv_stack(self.convs, self.out, x)
         return x.flatten(1), feats
+
+
+def _conv_stack(convs: nn.ModuleList, out: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """leaky-ReLU conv stack + output conv; every activation is a feature-matching feature."""
+    feats = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LEAKY_SLOPE)
+        feats.append(x)
+    x = out(x)
+    feats.append(x)
+    return x, feats
 
 
 class STFTDiscriminator(nn.Module):
@@ -99,13 +105,7 @@ class STFTDiscriminator(nn.Module):
         spec = torch.stft(x.squeeze(1).float(), self.n_fft, self.hop_length, window=self.window,
                           center=True, return_complex=True)  # [B, bins, frames]
         x = torch.view_as_real(spec).permute(0, 3, 2, 1)  # [B, 2, frames, bins]
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LEAKY_SLOPE)
-            feats.append(x)
-        x = self.out(x)
-        feats.append(x)
-        return x, feats
+        return _conv_stack(self.convs, self.out, x)
 
 
 class CodecDiscriminator(nn.Module):
