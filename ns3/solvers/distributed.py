@@ -31,7 +31,8 @@ class DistInfo:
 def init_distributed(device: str | torch.device | None = None) -> DistInfo:
     """Idempotent: joins the process group described by the environment (if any) and returns who we are.
 
-    ``device`` overrides the default (cuda:LOCAL_RANK when CUDA is available, else cpu).
+    ``device`` overrides the default (cuda:LOCAL_RANK when CUDA is available, else cpu); a bare "cuda"
+    means cuda:LOCAL_RANK.
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -40,6 +41,8 @@ def init_distributed(device: str | torch.device | None = None) -> DistInfo:
         device = torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
     device = torch.device(device)
     if device.type == "cuda":
+        if device.index is None:  # plain "cuda": this process's GPU (set_device needs an index)
+            device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     if world_size > 1 and not dist.is_initialized():
         for key in ("MASTER_ADDR", "MASTER_PORT"):

@@ -46,3 +46,19 @@ def test_codec_solver_gan_step_under_ddp(tmp_path):
         for k, v in r0[name].items():
             assert torch.equal(v, r1[name][k]), f"{name}.{k}"
             assert torch.equal(v, ckpt["models"][name][k]), f"{name}.{k}"
+
+
+def test_bare_cuda_device_means_this_process_gpu(monkeypatch):
+    # torch.cuda.set_device rejects a device without an index; a user passing device="cuda" means
+    # the process's own GPU (LOCAL_RANK under torchrun). No GPU is needed: set_device is recorded.
+    import torch
+
+    from ns3.solvers.distributed import init_distributed
+
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: chosen.append(d))
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    info = init_distributed("cuda")
+    assert info.device == torch.device("cuda", 1) and chosen == [torch.device("cuda", 1)]
+    assert init_distributed("cuda:0").device == torch.device("cuda", 0)
