@@ -40,7 +40,7 @@ def codec_loss_weights(configured: dict[str, float], hp: "FACodecHParams") -> di
     from ns3.codec.hparams import FACodecHParams
     from ns3.solvers.codec import available_loss_keys
 
-    full = available_loss_keys(FACodecHParams.paper())
+    full = available_loss_keys(FACodecHParams.paper(timbre_speaker=True))
     unknown = sorted(set(configured) - full)
     if unknown:
         raise ValueError(f"codec.train.loss_weights: unknown loss key(s) {unknown}; known: {sorted(full)}")

@@ -134,6 +134,7 @@ class CodecModelConfig(_Section):
     normalized_codes: bool = Field(description="unit-norm code vectors: bounded VQ losses (the release: false)")
     grl_coefficient: float = Field(ge=0)
     anti_alias: bool = Field(description="anti-aliased SnakeBeta activations (the paper's); False is ~2.5x faster on CPU")
+    timbre_speaker: bool = Field(description="the paper's speaker-ID classifier on the timbre vector (codec/speaker)")
 
 
 class CodecTrainConfig(_Section):

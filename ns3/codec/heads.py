@@ -1,6 +1,7 @@
 """Training-only heads that shape what each factor carries.
 
 Supervised: content -> frame phone classes; prosody -> normalised F0 + voiced/unvoiced.
+Optionally (the paper, not the release) the timbre vector classifies the speaker, so it carries identity.
 Adversarial (through gradient reversal): phone and F0 from the detail codes, speaker id from the
 codes (optionally phone from prosody and F0 from content, as in the paper). A reversal layer is
 the identity forward and multiplies the gradient by -coefficient backward, so minimising the head's
@@ -71,13 +72,14 @@ class HeadOutputs:
     grl_prosody_phone_logits: Tensor | None = None  # [B, F, P] from prosody, reversed
     grl_content_f0_pred: Tensor | None = None  # [B, F] from content, reversed
     grl_content_uv_logits: Tensor | None = None
+    speaker_logits: Tensor | None = None  # [B, S] from the timbre vector (not reversed)
 
 
 class FACodecHeads(nn.Module):
     def __init__(
         self, dim: int, num_phones: int, num_speakers: int, coefficient: float = 1.0, *,
         detail: bool = True, detail_phone: bool = True, detail_f0: bool = True, speaker: bool = True,
-        prosody_phone: bool = False, content_f0: bool = False,
+        prosody_phone: bool = False, content_f0: bool = False, timbre_speaker: bool = False,
     ):
         super().__init__()
         self.coefficient = coefficient
@@ -88,9 +90,13 @@ class FACodecHeads(nn.Module):
         self.grl_speaker = FramePredictor(dim, num_speakers, 1, global_pred=True) if speaker else None
         self.grl_prosody_phone = FramePredictor(dim, num_phones, 1) if prosody_phone else None
         self.grl_content_f0 = FramePredictor(dim, 1, 2) if content_f0 else None
+        self.speaker = nn.Linear(dim, num_speakers) if timbre_speaker else None
 
-    def forward(self, factors: dict[str, Tensor], speaker_input: Tensor, mask: Tensor | None = None) -> HeadOutputs:
-        """factors: name -> [B, D, F]; speaker_input [B, D, F] (what the decoder is given, before timbre)."""
+    def forward(
+        self, factors: dict[str, Tensor], speaker_input: Tensor, mask: Tensor | None = None, timbre: Tensor | None = None
+    ) -> HeadOutputs:
+        """factors: name -> [B, D, F]; speaker_input [B, D, F] (what the decoder is given, before timbre);
+        timbre [B, D] (needed when the timbre speaker head is on)."""
         rev = lambda x: grad_reverse(x, self.coefficient)  # noqa: E731
         f0, uv = self.f0(factors["prosody"])
         (phone,) = self.phone(factors["content"])
@@ -108,4 +114,8 @@ class FACodecHeads(nn.Module):
         if self.grl_content_f0 is not None:
             f0_c, uv_c = self.grl_content_f0(rev(factors["content"]))
             out.grl_content_f0_pred, out.grl_content_uv_logits = f0_c.squeeze(-1), uv_c.squeeze(-1)
+        if self.speaker is not None:
+            if timbre is None:
+                raise ValueError("the timbre speaker head needs the timbre vector [B, D]")
+            out.speaker_logits = self.speaker(timbre)
         return out

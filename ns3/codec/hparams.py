@@ -71,6 +71,7 @@ class FACodecHParams:
     grl_speaker: bool = True
     grl_prosody_phone: bool = False  # the paper's phone-GRL on z_p (off in the release)
     grl_content_f0: bool = False  # the paper's F0-GRL on z_c (off in the release)
+    timbre_speaker: bool = False  # the paper's speaker-ID classifier on the timbre vector h_t (not in the release)
 
     # Framing. True: zero-pad the input to a multiple of the hop, so F = ceil(T / hop) exactly.
     # False reproduces the release's V1 arithmetic (no padding; see ``frames_for``).

@@ -50,6 +50,7 @@ class CodecOutput:
     grl_prosody_phone_logits: Tensor | None = None
     grl_content_f0_pred: Tensor | None = None
     grl_content_uv_logits: Tensor | None = None
+    speaker_logits: Tensor | None = None  # [B, num_speakers] from the timbre vector
 
     @property
     def num_frames(self) -> int:
@@ -93,7 +94,7 @@ class FACodec(nn.Module):
             FACodecHeads(
                 d, hp.num_phones, hp.num_speakers, hp.grl_coefficient, detail=hp.use_detail,
                 detail_phone=hp.grl_detail_phone, detail_f0=hp.grl_detail_f0, speaker=hp.grl_speaker,
-                prosody_phone=hp.grl_prosody_phone, content_f0=hp.grl_content_f0,
+                prosody_phone=hp.grl_prosody_phone, content_f0=hp.grl_content_f0, timbre_speaker=hp.timbre_speaker,
             )
             if hp.heads
             else None
@@ -168,7 +169,7 @@ class FACodec(nn.Module):
             frame_mask=a.mask, detail_kept=kept,
         )
         if self.heads is not None:
-            h = self.heads(factors, codes_sum, a.mask)
+            h = self.heads(factors, codes_sum, a.mask, a.timbre)
             for name in h.__dataclass_fields__:
                 setattr(out, name, getattr(h, name))
         return out

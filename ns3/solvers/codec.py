@@ -36,11 +36,13 @@ GENERATOR, DISCRIMINATOR = "generator", "discriminator"
 ADVERSARIAL_KEYS = ("codec/adv", "codec/feat")
 
 # Paper B.1 weights. codec/uv and codec/grl_uv are not in the paper: voicing is part of the F0 target
-# there, so they take the F0 weights [inferred].
+# there, so they take the F0 weights [inferred]. The paper's timbre speaker-ID loss has no stated weight;
+# codec/speaker takes the speaker-GRL's 1.0 [inferred].
 PAPER_LOSS_WEIGHTS: dict[str, float] = {
     "codec/rec": 10.0, "codec/adv": 2.0, "codec/feat": 2.0, "codec/codebook": 1.0, "codec/commit": 0.25,
     "codec/f0": 5.0, "codec/uv": 5.0, "codec/phone": 5.0,
     "codec/grl_f0": 5.0, "codec/grl_uv": 5.0, "codec/grl_phone": 5.0, "codec/grl_speaker": 1.0,
+    "codec/speaker": 1.0,
 }
 
 
@@ -55,6 +57,8 @@ def available_loss_keys(hp: Any) -> set[str]:
             keys.add("codec/grl_phone")
         if hp.grl_speaker:
             keys.add("codec/grl_speaker")
+        if hp.timbre_speaker:
+            keys.add("codec/speaker")
     return keys
 
 
@@ -104,6 +108,8 @@ def supervision_losses(out: Any, batch: CodecBatch) -> dict[str, torch.Tensor]:
             add("codec/grl_uv", masked_bce_with_logits(getattr(out, name), batch.uv, mask))
     if out.grl_speaker_logits is not None:
         add("codec/grl_speaker", classification_loss(out.grl_speaker_logits, batch.speaker_ids))
+    if getattr(out, "speaker_logits", None) is not None:
+        add("codec/speaker", classification_loss(out.speaker_logits, batch.speaker_ids))
     return losses
 
 

@@ -73,7 +73,8 @@ def test_warm_up_then_full_gan_step(tmp_path):
 
 
 def test_paper_weights_cover_every_loss_of_the_default_configuration():
-    assert available_loss_keys(FACodecHParams.mini()) == set(PAPER_LOSS_WEIGHTS)
+    assert available_loss_keys(FACodecHParams.mini(timbre_speaker=True)) == set(PAPER_LOSS_WEIGHTS)
+    assert available_loss_keys(FACodecHParams.mini()) == set(PAPER_LOSS_WEIGHTS) - {"codec/speaker"}  # the release
     ablation = FACodecHParams.mini(heads=False)
     assert set(paper_loss_weights(ablation)) == {"codec/rec", "codec/adv", "codec/feat", "codec/codebook", "codec/commit"}
     no_detail = FACodecHParams.mini(use_detail=False)
@@ -131,3 +132,24 @@ def test_spectrogram_figure_has_original_and_reconstruction_per_clip():
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_timbre_speaker_head_trains_the_timbre_encoder_towards_the_speaker():
+    # The paper's h_t speaker-ID loss: minimising it must move the timbre encoder (no reversal here),
+    # while the codes' speaker head stays reversed.
+    torch.manual_seed(0)
+    model = FACodec(FACodecHParams.mini(**TINY, timbre_speaker=True)).eval()  # eval: no dropout noise
+    batch = _batch(0)
+    out = model(batch.wav, phone_ids=batch.phone_ids)
+    assert out.speaker_logits.shape == (batch.wav.shape[0], model.hp.num_speakers)
+    losses = supervision_losses(out, batch)
+    losses["codec/speaker"].backward()
+    timbre_grads = [p.grad for p in model.timbre_encoder.parameters() if p.grad is not None]
+    assert timbre_grads and any(float(g.abs().sum()) > 0 for g in timbre_grads)
+    assert all(p.grad is None for p in model.decoder.parameters())  # only the timbre path is involved
+    # a step against the loss lowers it (the head is an ordinary classifier, not a reversed one)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.grad is not None], lr=0.5)
+    before = float(losses["codec/speaker"])
+    opt.step()
+    after = float(supervision_losses(model(batch.wav, phone_ids=batch.phone_ids), batch)["codec/speaker"])
+    assert after < before
