@@ -95,6 +95,41 @@ def validation_eval(valid_wavs: list[np.ndarray]):
     return run
 
 
+# Knobs that may change between a run and its resume: budgets and logging cadence. Everything else
+# (model, data, losses, optimiser) defines the run; a checkpoint made under other values is not resumed.
+RESUMABLE_KNOBS = ("max_steps", "max_minutes", "log_every", "ckpt_every", "eval_every", "threads")
+FINGERPRINT_FILE = "recipe.json"
+
+
+def _recipe_fingerprint(params: Params, hp) -> dict:
+    train = {k: v for k, v in params.codec.train.model_dump().items() if k not in RESUMABLE_KNOBS}
+    recipe = {"hparams": hp.to_dict(), "train": train, "seed": params.seed}
+    return {"hash": tracking.config_hash(recipe), "recipe": recipe}
+
+
+def _retire_stale_training_state(train_dir: Path, fingerprint: dict) -> None:
+    """Resume only a run of the same recipe. State from another recipe is moved aside (not deleted) to
+    ``<train_dir>.replaced-<its hash>``, and training starts fresh; the caller is told why."""
+    import logging
+    import shutil
+
+    marker = train_dir / FINGERPRINT_FILE
+    if train_dir.exists() and any(train_dir.iterdir()):
+        old = json.loads(marker.read_text()) if marker.exists() else {"hash": "unknown"}
+        if old["hash"] != fingerprint["hash"]:
+            aside = train_dir.with_name(f"{train_dir.name}.replaced-{old['hash']}")
+            if aside.exists():
+                shutil.rmtree(aside)
+            train_dir.rename(aside)
+            logging.getLogger(__name__).warning(
+                "codec recipe changed (%s -> %s): previous training state moved to %s; training from scratch",
+                old["hash"], fingerprint["hash"], aside)
+    train_dir.mkdir(parents=True, exist_ok=True)
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(fingerprint, indent=1, sort_keys=True))
+    tmp.replace(marker)
+
+
 def train_codec(params: Params) -> CodecTrainOutput:
     """Train (or resume) the codec on the train split; export ``<data>/codec/codec.pt``."""
     import time
@@ -124,6 +159,7 @@ def train_codec(params: Params) -> CodecTrainOutput:
     generator = FACodec(hp)
     discriminator = CodecDiscriminator.mini() if t.discriminator == "mini" else CodecDiscriminator.paper()
     out_dir = codec_dir(params)
+    _retire_stale_training_state(out_dir / "train", _recipe_fingerprint(params, hp))
     solver = CodecSolver(
         generator=generator, discriminator=discriminator,
         optimizers=make_codec_optimizers(generator, discriminator, lr=t.lr, betas=tuple(t.betas)),
