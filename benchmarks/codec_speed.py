@@ -13,28 +13,18 @@ from __future__ import annotations
 import argparse
 import copy
 import resource
-import statistics
-import time
 
 import torch
 from torch import nn
 
 from ns3.codec import FACodec, FACodecHParams
 from ns3.codec.layers import AntiAliasedSnake
+from timing import timed  # benchmarks/timing.py (scripts run from benchmarks/ on sys.path)
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
-
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up (allocator, one-time kernels)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def plain_activations(model: nn.Module) -> nn.Module:

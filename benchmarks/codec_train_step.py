@@ -12,9 +12,7 @@ The ratios (step / forward) compare across machines; absolute times do not. Noth
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 
 import torch
 
@@ -25,6 +23,7 @@ from ns3.data.batch import CodecBatch
 from ns3.losses import DAC_SCALES, MINI_SCALES, MultiScaleMelLoss
 from ns3.solvers.base import replay_epochs
 from ns3.solvers.codec import CodecSolver
+from timing import timed  # benchmarks/timing.py (scripts run from benchmarks/ on sys.path)
 
 
 def synthetic_batch(batch: int, seconds: float, hp: FACodecHParams, seed: int = 0) -> CodecBatch:
@@ -40,15 +39,6 @@ def synthetic_batch(batch: int, seconds: float, hp: FACodecHParams, seed: int = 
         frame_mask=torch.ones(batch, frames, dtype=torch.bool),
     )
 
-
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up: allocator, one-off kernel selection
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -9,12 +9,11 @@ prints the ratio (autograd / hand-written, > 1 means the hand-written one is fas
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
 from ns3.codec.layers import SnakeBeta
+from timing import timed  # benchmarks/timing.py (scripts run from benchmarks/ on sys.path)
 
 
 def autograd_snake(act: SnakeBeta, x: torch.Tensor) -> torch.Tensor:
@@ -22,15 +21,6 @@ def autograd_snake(act: SnakeBeta, x: torch.Tensor) -> torch.Tensor:
     inv_b = 1.0 / (act.beta.exp()[None, :, None] + 1e-9)
     return x + torch.sin(x * a).pow(2) * inv_b
 
-
-def timed(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -108,18 +108,20 @@ def _recipe_fingerprint(params: Params, hp) -> dict:
 
 
 def _retire_stale_training_state(train_dir: Path, fingerprint: dict) -> None:
-    """Resume only a run of the same recipe. State from another recipe is moved aside (not deleted) to
-    ``<train_dir>.replaced-<its hash>``, and training starts fresh; the caller is told why."""
+    """Resume only a run of the same recipe. State from another recipe is moved aside (never deleted) to
+    ``<train_dir>.replaced-<its hash>`` (``-2``, ``-3``… when taken), and training starts fresh; the
+    caller is told why. Call on one process only (see ``train_codec``)."""
     import logging
-    import shutil
 
     marker = train_dir / FINGERPRINT_FILE
     if train_dir.exists() and any(train_dir.iterdir()):
         old = json.loads(marker.read_text()) if marker.exists() else {"hash": "unknown"}
         if old["hash"] != fingerprint["hash"]:
-            aside = train_dir.with_name(f"{train_dir.name}.replaced-{old['hash']}")
-            if aside.exists():
-                shutil.rmtree(aside)
+            base = f"{train_dir.name}.replaced-{old['hash']}"
+            aside, n = train_dir.with_name(base), 1
+            while aside.exists():
+                n += 1
+                aside = train_dir.with_name(f"{base}-{n}")
             train_dir.rename(aside)
             logging.getLogger(__name__).warning(
                 "codec recipe changed (%s -> %s): previous training state moved to %s; training from scratch",
@@ -128,6 +130,19 @@ def _retire_stale_training_state(train_dir: Path, fingerprint: dict) -> None:
     tmp = marker.with_suffix(".tmp")
     tmp.write_text(json.dumps(fingerprint, indent=1, sort_keys=True))
     tmp.replace(marker)
+
+
+def prepare_training_state(train_dir: Path, fingerprint: dict) -> None:
+    """``_retire_stale_training_state`` once per job. Under torchrun every rank calls this: rank 0 alone
+    checks the state and the others wait for it before their solver loads it (the solver joins the same
+    process group; joining is idempotent)."""
+    from ns3.solvers.distributed import init_distributed
+
+    info = init_distributed()
+    if info.is_main:
+        _retire_stale_training_state(train_dir, fingerprint)
+    if info.enabled:
+        torch.distributed.barrier()
 
 
 def train_codec(params: Params) -> CodecTrainOutput:
@@ -159,7 +174,7 @@ def train_codec(params: Params) -> CodecTrainOutput:
     generator = FACodec(hp)
     discriminator = CodecDiscriminator.mini() if t.discriminator == "mini" else CodecDiscriminator.paper()
     out_dir = codec_dir(params)
-    _retire_stale_training_state(out_dir / "train", _recipe_fingerprint(params, hp))
+    prepare_training_state(out_dir / "train", _recipe_fingerprint(params, hp))
     solver = CodecSolver(
         generator=generator, discriminator=discriminator,
         optimizers=make_codec_optimizers(generator, discriminator, lr=t.lr, betas=tuple(t.betas)),

@@ -63,8 +63,8 @@ class _SnakeBetaFunction(torch.autograd.Function):
     """y = x + sin^2(a x) / b with a = exp(alpha), b = exp(beta) + eps, differentiated by hand.
 
     Autograd's version keeps four intermediates and makes about ten passes over the activation in
-    the backward; this one saves only x and recomputes sin/cos(2ax), which makes training ~2.7x
-    faster in this activation, the codec's largest CPU cost. Uses sin^2(u) = (1 - cos 2u) / 2.
+    the backward; this one saves only x and recomputes sin/cos(2ax), which makes this activation, the
+    codec's largest CPU cost in training, ~2.4x faster (benchmarks/snake_activation.py). Uses sin^2(u) = (1 - cos 2u) / 2.
     """
 
     @staticmethod

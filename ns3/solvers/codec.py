@@ -108,7 +108,7 @@ def supervision_losses(out: Any, batch: CodecBatch) -> dict[str, torch.Tensor]:
             add("codec/grl_uv", masked_bce_with_logits(getattr(out, name), batch.uv, mask))
     if out.grl_speaker_logits is not None:
         add("codec/grl_speaker", classification_loss(out.grl_speaker_logits, batch.speaker_ids))
-    if getattr(out, "speaker_logits", None) is not None:
+    if out.speaker_logits is not None:
         add("codec/speaker", classification_loss(out.speaker_logits, batch.speaker_ids))
     return losses
 

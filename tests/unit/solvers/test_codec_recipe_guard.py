@@ -43,3 +43,47 @@ def test_state_without_a_fingerprint_is_treated_as_another_recipe(tmp_path):
     (train / "last.pt").write_bytes(b"old")
     _retire_stale_training_state(train, {"hash": "ccc", "recipe": {}})
     assert (tmp_path / "train.replaced-unknown" / "last.pt").exists() and not (train / "last.pt").exists()
+
+
+def test_a_recipe_moved_aside_twice_keeps_both_copies(tmp_path):
+    train = tmp_path / "train"
+    for content, new in ((b"first", "x1"), (b"second", "x2")):
+        _retire_stale_training_state(train, {"hash": "aaa", "recipe": {}})
+        (train / "last.pt").write_bytes(content)
+        _retire_stale_training_state(train, {"hash": new, "recipe": {}})
+    assert (tmp_path / "train.replaced-aaa" / "last.pt").read_bytes() == b"first"
+    assert (tmp_path / "train.replaced-aaa-2" / "last.pt").read_bytes() == b"second"
+
+
+def _ddp_prepare(rank: int, world: int, port: int, root: str) -> None:
+    import os
+
+    import torch.distributed as dist
+
+    from pipelines.codec_train import prepare_training_state
+
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    try:
+        prepare_training_state(Path(root) / "train", {"hash": "new", "recipe": {}})
+        # after the barrier every rank sees the finished move, never a half-done one
+        assert not (Path(root) / "train" / "last.pt").exists()
+        assert json.loads((Path(root) / "train" / FINGERPRINT_FILE).read_text())["hash"] == "new"
+    finally:
+        dist.destroy_process_group()
+
+
+def test_under_ddp_one_rank_moves_the_state_and_all_ranks_see_it(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    train = tmp_path / "train"
+    _retire_stale_training_state(train, {"hash": "old", "recipe": {}})
+    (train / "last.pt").write_bytes(b"old state")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_prepare, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    moved = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("train.replaced"))
+    assert moved == ["train.replaced-old"] and (tmp_path / "train.replaced-old" / "last.pt").read_bytes() == b"old state"
