@@ -4,7 +4,9 @@ Writes the JSON the report reads (see evaluation/report/collect.py), audio sampl
 figure. Reconstruction metrics follow the paper's codec table (PESQ, STOI, MSTFT, MCD + bitrate);
 VC pairs a source utterance with a prompt from another test speaker and scores speaker similarity to
 the prompt (SIM-O) and to the source, plus intelligibility (PER from the pipeline's own phone
-recogniser; WER when a Whisper checkpoint is configured).
+recogniser; WER when a Whisper checkpoint is configured). Each converted utterance has a control: the
+same source codes decoded with the source's own timbre; similarities of the control (``*_own``) and the
+pitch transfer (``evaluation/metrics/pitch_transfer.py``) separate the timbre swap from codec artefacts.
 """
 from __future__ import annotations
 
@@ -19,11 +21,12 @@ import numpy as np
 
 from evaluation.baselines import classic_codecs
 from evaluation.metrics import build_metric
+from evaluation.metrics.pitch_transfer import pitch_transfer
 from ns3.audio import SAMPLE_RATE, write_audio
 from ns3.data.shards import ShardSample, iter_shard
 
 OURS = "ns3-facodec"
-RECON_METRICS = ("pesq_wb", "pesq_nb", "stoi", "mstft", "mcd")
+RECON_METRICS = ("pesq_wb", "pesq_nb", "stoi", "mstft", "mcd", "f0_rmse")
 
 
 def pick_test_utterances(shards: Sequence[Path], limit: int) -> list[ShardSample]:
@@ -149,19 +152,29 @@ def evaluate_codec(
     sim_wavlm = build_metric("sim_wavlm", checkpoint=wavlm_checkpoint)
     per = build_metric("per", recognize=_recognizer(Path(aligner_dir) if aligner_dir else None))
     wer = build_metric("wer", checkpoint=whisper_checkpoint)
-    converted = []
+    converted, controls = [], []
     with torch.inference_mode():
         for src, prm in pairs:
-            out = model.convert_voice(torch.from_numpy(src.audio)[None], torch.from_numpy(prm.audio)[None])
-            converted.append(out[0, : len(src.audio)].numpy().astype(np.float32))
+            x = torch.from_numpy(src.audio)[None]
+            for timbre_wav, into in ((prm.audio, converted), (src.audio, controls)):
+                # The control decodes the same source codes with the source's own timbre: codec artefacts
+                # are common to both, so converted - control is what the timbre swap did.
+                out = model.convert_voice(x, torch.from_numpy(timbre_wav)[None])
+                into.append(out[0, : len(src.audio)].numpy().astype(np.float32))
     vc = {"pairs": len(pairs)}
-    notes = {"sim": "resemblyzer (sim_o/sim_src); sim_wavlm when a checkpoint is configured"}
+    notes = {"sim": "resemblyzer (sim_o/sim_src; *_own: the source decoded with its own timbre, the control); "
+                    "sim_wavlm when a checkpoint is configured"}
     if pairs:
         from ns3.text.g2p import g2p
 
         sim_o = sim.score_corpus((p.audio, c) for (_, p), c in zip(pairs, converted))
         sim_src = sim.score_corpus((s.audio, c) for (s, _), c in zip(pairs, converted))
         vc["sim_o"], vc["sim_src"] = _value(sim_o), _value(sim_src)
+        sim_o_own = sim.score_corpus((p.audio, k) for (_, p), k in zip(pairs, controls))
+        sim_src_own = sim.score_corpus((s.audio, k) for (s, _), k in zip(pairs, controls))
+        vc["sim_o_own"], vc["sim_src_own"] = _value(sim_o_own), _value(sim_src_own)
+        f0_res = pitch_transfer([s.audio for s, _ in pairs], [p.audio for _, p in pairs], converted, controls)
+        vc["f0_transfer"], vc["f0_transfer_pairs"] = f0_res.value, f0_res.detail["pairs"]
         wl = sim_wavlm.score_corpus((p.audio, c) for (_, p), c in zip(pairs, converted))
         vc["sim_o_wavlm"] = _value(wl)
         ref_phones = [g2p(s.text).phones for s, _ in pairs]
@@ -170,7 +183,8 @@ def evaluate_codec(
         vc["per_source"] = _value(per.score_corpus((s.audio, ph) for (s, _), ph in zip(pairs, ref_phones)))
         wer_res = wer.score_corpus((c, s.text) for (s, _), c in zip(pairs, converted))
         vc["wer"] = _value(wer_res)
-        for key, res in (("wer", wer_res), ("per", per_res), ("sim_o_wavlm", wl), ("sim_o", sim_o), ("sim_src", sim_src)):
+        for key, res in (("wer", wer_res), ("per", per_res), ("sim_o_wavlm", wl), ("sim_o", sim_o), ("sim_src", sim_src),
+                         ("f0_transfer", f0_res)):
             if res.value is None:
                 notes[key] = f"unavailable: {res.reason}"
 

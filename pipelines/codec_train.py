@@ -63,20 +63,20 @@ def _batches(examples, batch_size: int, crop_samples: int, seed: int):
 
 
 def validation_eval(valid_wavs: list[np.ndarray]):
-    """eval_fn for the solver: PESQ / STOI / mel distance of full-length reconstructions of held-out speakers.
+    """eval_fn for the solver: PESQ / STOI / F0 RMSE / mel distance of full reconstructions of held-out speakers.
 
     These are the curves over training the codec report shows (``eval/valid_*`` in MLflow).
     """
     from evaluation.metrics import build_metric
     from ns3.solvers.codec import GENERATOR
 
-    metrics = {name: build_metric(name) for name in ("pesq_wb", "stoi")}
+    metrics = {name: build_metric(name) for name in ("pesq_wb", "stoi", "f0_rmse")}
 
     def run(solver, step: int) -> dict[str, float]:
         gen = solver.unwrapped(GENERATOR)
         was = gen.training
         gen.eval()
-        out: dict[str, list[float]] = {"eval/valid_pesq_wb": [], "eval/valid_stoi": [], "eval/valid_mel": []}
+        out: dict[str, list[float]] = {f"eval/valid_{name}": [] for name in (*metrics, "mel")}
         try:
             with torch.inference_mode():
                 for wav in valid_wavs:

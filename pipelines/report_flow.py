@@ -23,7 +23,8 @@ def _training_curves(params: Params):
         order_by=["attributes.start_time DESC"], max_results=1)
     if not runs:
         return None
-    wanted = ["eval/valid_pesq_wb", "eval/valid_stoi", "eval/valid_mel", "codec/rec", "codec/phone", "codec/f0"]
+    wanted = ["eval/valid_pesq_wb", "eval/valid_stoi", "eval/valid_f0_rmse", "eval/valid_mel",
+              "codec/rec", "codec/phone", "codec/f0"]
     keys = [k for k in wanted if k in runs[0].data.metrics]
     return plot_training_curves(uri, runs[0].info.run_id, keys, title="codec training") if keys else None
 

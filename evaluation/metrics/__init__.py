@@ -1,10 +1,11 @@
 """Evaluation metrics, one module each, all behind one interface (see ``base``).
 
 ``build_metric(name, **kwargs)`` constructs any of them by the key used in MLflow, the metrics JSON
-and the report: pesq_wb, pesq_nb, pesq_nb_raw, stoi, mstft, mcd, mcd_acc, sim_resemblyzer, sim_wavlm,
+and the report: pesq_wb, pesq_nb, pesq_nb_raw, stoi, mstft, mcd, f0_rmse, mcd_acc, sim_resemblyzer, sim_wavlm,
 wer, per, utmos, rtf. Heavy libraries (torch models, transformers, whisper) load on first use.
 """
 from . import (  # noqa: F401  (importing registers each metric)
+    f0_error,
     mcd,
     mcd_acc,
     mstft,

@@ -15,9 +15,10 @@ from .reference import PAPER, PAPER_CODEC, PAPER_VC
 from .table import Cell, Table, na
 
 CODEC_COLUMNS = ["System", "Source", "Sampling rate (kHz)", "Hop", "Codebooks", "Bitrate (kbps)",
-                 "PESQ ↑", "STOI ↑", "MSTFT ↓", "MCD ↓"]
-VC_METRICS = ("sim", "sim_o", "sim_src", "wer", "per")  # metric_notes keys shown under the VC table
-VC_COLUMNS = ["System", "Source", "Sim-O ↑", "WER (%) ↓", "PER (%) ↓", "Sim to source ↓"]
+                 "PESQ ↑", "STOI ↑", "MSTFT ↓", "MCD ↓", "F0 RMSE (cents) ↓"]
+VC_METRICS = ("sim", "sim_o", "sim_src", "wer", "per", "f0_transfer")  # metric_notes keys shown under the VC table
+VC_COLUMNS = ["System", "Source", "Sim-O ↑", "WER (%) ↓", "PER (%) ↓", "Sim to source ↓", "Sim-O, own timbre",
+              "F0 transfer ↑"]
 
 
 @dataclass
@@ -83,15 +84,18 @@ def build_codec_table(results: Sequence[VariantResult], baseline: VariantResult,
                    _metric(result, "reconstruction", system, pesq_key, 2),
                    _metric(result, "reconstruction", system, "stoi", 2),
                    _metric(result, "reconstruction", system, "mstft", 2),
-                   _metric(result, "reconstruction", system, "mcd", 2)])
+                   _metric(result, "reconstruction", system, "mcd", 2),
+                   _metric(result, "reconstruction", system, "f0_rmse", 0)])
     for row in PAPER_CODEC:
         table.add([Cell(row.system), Cell(f"paper {row.source}, {row.origin}"), Cell(float(row.sample_rate_khz), 0),
                    Cell(row.hop), Cell(row.codebooks), Cell(row.bitrate_kbps, 1), Cell(row.pesq, 2),
-                   Cell(row.stoi, 2), Cell(row.mstft, 2), Cell(row.mcd, 2)], kind="paper")
+                   Cell(row.stoi, 2), Cell(row.mstft, 2), Cell(row.mcd, 2), Cell()], kind="paper")
     utts = baseline.value("reconstruction", OUR_CODEC, "utterances")
     table.notes += [
         f"Our PESQ column is `{pesq_key}`; the paper does not state its PESQ flavour (Amphion's scripts use raw "
         "narrow-band PESQ), so compare trends rather than absolute values.",
+        "F0 RMSE: cents on frames voiced in both signals (WORLD); the paper does not report it, but STOI and "
+        "mel distances barely notice a reconstruction that has lost its intonation.",
         f"Paper rows: {PAPER}, transcribed. The paper's test set is not named; ours is "
         + (f"{int(utts)} utterances." if utts else "the evaluate stage's test set."),
     ]
@@ -111,16 +115,22 @@ def build_vc_table(results: Sequence[VariantResult], baseline: VariantResult) ->
                        _metric(result, "vc", system, "sim_o", 2),
                        _metric(result, "vc", system, "wer", 2, scale=100.0),
                        _metric(result, "vc", system, "per", 2, scale=100.0),
-                       _metric(result, "vc", system, "sim_src", 2)])
+                       _metric(result, "vc", system, "sim_src", 2),
+                       _metric(result, "vc", system, "sim_o_own", 2),
+                       _metric(result, "vc", system, "f0_transfer", 2)])
     for row in PAPER_VC:
         table.add([Cell(row.system), Cell(f"paper {row.source}"),
                    Cell(row.sim_o, 2) if row.sim_o is not None else Cell(),
-                   Cell(row.wer_percent, 2) if row.wer_percent is not None else Cell(), Cell(), Cell()],
+                   Cell(row.wer_percent, 2) if row.wer_percent is not None else Cell(), Cell(), Cell(), Cell(),
+                   Cell()],
                   kind="paper")
     sim = baseline.metric_notes.get("sim")
     table.notes += [
         "Sim-O: speaker similarity of the converted speech to the timbre prompt; Sim to source: to the source "
-        "speaker (lower means the source timbre was replaced).",
+        "speaker (lower means the source timbre was replaced). Sim-O, own timbre: the control, the same source "
+        "codes decoded with the source's own timbre; Sim-O above it is what the timbre swap gained.",
+        "F0 transfer: slope of the converted speech's median log-F0 shift (against the control) on the "
+        "prompt - source gap; 1 = the prompt's pitch register, 0 = the source's.",
         f"Our similarity model: {sim or 'see the evaluate stage notes'}. The paper uses wavlm-base-plus-sv on "
         "VCTK and HuBERT-CTC WER, so absolute values are not directly comparable.",
         f"Paper rows: {PAPER}, transcribed.",

@@ -39,6 +39,7 @@ def test_pipeline_end_to_end(tmp_path, prefect_harness, monkeypatch):
     assert vc["pairs"] == 4 and vc["per_source"] is not None
     # A 24-step codec may output nothing speech-like; then the reason is recorded instead of a number.
     assert vc["sim_o"] is not None or "sim_o" in ev["metric_notes"]
+    assert {"sim_o_own", "sim_src_own", "f0_transfer"} <= set(vc)
     report = (root / "reports" / "codec" / "report.md").read_text()
     assert "ns3-facodec" in report and "FACodec" in report  # ours beside the paper's row
     assert (root / "reports" / "codec" / "report.html").stat().st_size > 10_000  # embedded figures

@@ -4,7 +4,7 @@ import pytest
 from evaluation.metrics import CorpusResult, MetricValue, build_metric, check_waveform, metric_names
 from evaluation.metrics.base import cosine, mean_of_available
 
-ALL = ["mcd", "mcd_acc", "mstft", "per", "pesq_nb", "pesq_nb_raw", "pesq_wb", "rtf", "sim_resemblyzer",
+ALL = ["f0_rmse", "mcd", "mcd_acc", "mstft", "per", "pesq_nb", "pesq_nb_raw", "pesq_wb", "rtf", "sim_resemblyzer",
        "sim_wavlm", "stoi", "utmos", "wer"]
 
 
