@@ -36,7 +36,7 @@ def synthetic_batch(batch: int, seconds: float, hp: FACodecHParams, seed: int = 
         wav=wav.float(), phone_ids=torch.randint(0, hp.num_phones, (batch, frames), generator=g),
         f0=torch.randn(batch, frames, generator=g), uv=(torch.rand(batch, frames, generator=g) > 0.3).float(),
         speaker_ids=torch.randint(0, hp.num_speakers, (batch,), generator=g),
-        frame_mask=torch.ones(batch, frames, dtype=torch.bool),
+        frame_mask=torch.ones(batch, frames, dtype=torch.bool), f0_stats=torch.log(f0).expand(batch, 2) * torch.tensor([1.0, 0.0]) + torch.tensor([0.0, 0.1]),
     )
 
 

@@ -135,6 +135,8 @@ class CodecModelConfig(_Section):
     grl_coefficient: float = Field(ge=0)
     anti_alias: bool = Field(description="anti-aliased SnakeBeta activations (the paper's); False is ~2.5x faster on CPU")
     timbre_speaker: bool = Field(description="the paper's speaker-ID classifier on the timbre vector (codec/speaker)")
+    excitation: bool = Field(description="pitch-excited decoder: a harmonic source at the F0 predicted from the "
+                             "prosody codes and the timbre's register (codec/register; not in the release)")
 
 
 class CodecTrainConfig(_Section):

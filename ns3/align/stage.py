@@ -30,7 +30,7 @@ from ns3.align.train import AlignerUtterance, TrainSchedule, train_aligner
 from ns3.align.types import Alignment
 from ns3.align.viterbi import AlignmentError
 from ns3.audio import num_frames
-from ns3.data.pitch import PitchStatsAccumulator, SpeakerPitchStats, extract_pitch, normalise_log_f0
+from ns3.data.pitch import PITCH_STATS_FILE, PitchStatsAccumulator, SpeakerPitchStats, extract_pitch, normalise_log_f0
 from ns3.text.g2p import G2PError, Pronunciation, g2p
 from ns3.text.inventory import PhoneInventory, UnknownReport
 
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 INVENTORY_FILE = "inventory.json"
 CHECKPOINT_FILE = "aligner.pt"
-PITCH_STATS_FILE = "pitch_stats.json"
 METRICS_FILE = "metrics.json"
 FAILURES_FILE = "failures.jsonl"
 

@@ -73,6 +73,11 @@ class FACodecHParams:
     grl_content_f0: bool = False  # the paper's F0-GRL on z_c (off in the release)
     timbre_speaker: bool = False  # the paper's speaker-ID classifier on the timbre vector h_t (not in the release)
 
+    # Pitch excitation (not in the release): the decoder also gets a harmonic source at the F0 predicted
+    # from the prosody codes and the timbre's register (ns3/codec/excitation.py). Needs the heads.
+    excitation: bool = False
+    excitation_harmonics: int = 8
+
     # Framing. True: zero-pad the input to a multiple of the hop, so F = ceil(T / hop) exactly.
     # False reproduces the release's V1 arithmetic (no padding; see ``frames_for``).
     pad_input: bool = True
@@ -97,6 +102,8 @@ class FACodecHParams:
             problems.append("each factor needs at least one codebook (set use_detail=False to drop details)")
         if self.prosody_mel_bins > self.n_mels:
             problems.append(f"prosody_mel_bins={self.prosody_mel_bins} > n_mels={self.n_mels}")
+        if self.excitation and not self.heads:
+            problems.append("excitation=True needs heads=True (F0 and voicing are predicted by the prosody head)")
         if self.prosody_input == "v2" and not self.pad_input:
             problems.append("prosody_input='v2' needs pad_input=True (mel and encoder frame counts must agree)")
         if problems:

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from ns3.codec.codes import Encoded, FactorCodes
 from ns3.codec.decoder import WaveGenerator
+from ns3.codec.excitation import RegisterHead, absolute_f0
 from ns3.codec.encoder import ConvEncoder
 from ns3.codec.heads import FACodecHeads
 from ns3.codec.hparams import FACodecHParams
@@ -51,6 +52,7 @@ class CodecOutput:
     grl_content_f0_pred: Tensor | None = None
     grl_content_uv_logits: Tensor | None = None
     speaker_logits: Tensor | None = None  # [B, num_speakers] from the timbre vector
+    register: Tensor | None = None  # [B, 2] predicted (mean, std) of the speaker's voiced log-F0 (excitation)
 
     @property
     def num_frames(self) -> int:
@@ -89,7 +91,9 @@ class FACodec(nn.Module):
             d, hp.timbre_layers, hp.attention_heads, hp.ffn_channels, hp.ffn_kernel, hp.transformer_dropout, hp.positional
         )
         self.decoder_cln = ConditionalLayerNorm(d)
-        self.decoder = WaveGenerator(d, hp.decoder_channels, tuple(reversed(hp.strides)), hp.anti_alias)
+        self.decoder = WaveGenerator(d, hp.decoder_channels, tuple(reversed(hp.strides)), hp.anti_alias,
+                                     hp.excitation, hp.sample_rate, hp.excitation_harmonics)
+        self.register_head = RegisterHead(d) if hp.excitation else None
         self.heads = (
             FACodecHeads(
                 d, hp.num_phones, hp.num_speakers, hp.grl_coefficient, detail=hp.use_detail,
@@ -131,16 +135,25 @@ class FACodec(nn.Module):
         return _Analysis(latent, mask, quant, timbre, n)
 
     # ---- synthesis ------------------------------------------------------------------------------
-    def synthesize(self, z: Tensor, timbre: Tensor) -> Tensor:
-        """Decoder input z [B, D, F] + timbre [B, D] -> wav [B, F * hop]"""
-        return self.decoder(self.decoder_cln(z, timbre)).squeeze(1)
+    def synthesize(self, z: Tensor, timbre: Tensor, f0: Tensor | None = None) -> Tensor:
+        """Decoder input z [B, D, F] + timbre [B, D] (+ f0 [B, F] Hz for a pitch-excited decoder) -> wav [B, F * hop]"""
+        return self.decoder(self.decoder_cln(z, timbre), f0).squeeze(1)
+
+    def predict_f0(self, prosody: Tensor, timbre: Tensor) -> Tensor:
+        """Quantized prosody [B, D, F] + timbre [B, D] -> F0 [B, F] Hz (0 unvoiced): what the excitation is driven by."""
+        if self.register_head is None or self.heads is None:
+            raise ValueError("predict_f0 needs a pitch-excited codec (FACodecHParams.excitation=True)")
+        f0n, uv = self.heads.f0(prosody)
+        return absolute_f0(f0n.squeeze(-1), uv.squeeze(-1) > 0, self.register_head(timbre))
 
     @staticmethod
     def _fit(wav: Tensor, length: int) -> Tensor:
         return wav[..., :length] if wav.shape[-1] >= length else F.pad(wav, (0, length - wav.shape[-1]))
 
-    def forward(self, wav: Tensor, phone_ids: Tensor | None = None, lengths: Tensor | None = None) -> CodecOutput:
-        """wav [B, T] float at ``hp.sample_rate``; lengths [B] samples (None: all T).
+    def forward(self, wav: Tensor, phone_ids: Tensor | None = None, lengths: Tensor | None = None,
+                f0: Tensor | None = None) -> CodecOutput:
+        """wav [B, T] float at ``hp.sample_rate``; lengths [B] samples (None: all T); f0 [B, F] Hz, the
+        ground-truth F0 that drives a pitch-excited decoder in training (None: the codec's own prediction).
 
         ``phone_ids`` [B, F] (frame phone labels), when given, are only checked against the frame
         count so misaligned labels fail here, not silently in a loss.
@@ -162,7 +175,10 @@ class FACodec(nn.Module):
                 kept = (torch.rand(b, device=a.latent.device) >= self.hp.detail_dropout).float()
             detail = factors["detail"] * kept[:, None, None]
             z, codes_sum = z + detail, codes_sum + detail
-        wav_hat = self._fit(self.synthesize(z, a.timbre), wav.shape[-1])
+        excitation_f0 = None
+        if self.hp.excitation:
+            excitation_f0 = f0 if f0 is not None else self.predict_f0(factors["prosody"], a.timbre).detach()
+        wav_hat = self._fit(self.synthesize(z, a.timbre, excitation_f0), wav.shape[-1])
         out = CodecOutput(
             wav_hat=wav_hat, codes=a.quant.codes, timbre=a.timbre, factors=factors, latent=a.latent,
             codebook_loss=a.quant.codebook_loss, commitment_loss=a.quant.commitment_loss,
@@ -172,6 +188,8 @@ class FACodec(nn.Module):
             h = self.heads(factors, codes_sum, a.mask, a.timbre)
             for name in h.__dataclass_fields__:
                 setattr(out, name, getattr(h, name))
+        if self.register_head is not None:
+            out.register = self.register_head(a.timbre)
         return out
 
     @torch.no_grad()
@@ -186,7 +204,8 @@ class FACodec(nn.Module):
         """codes + timbre [B, D] -> wav [B, F * hop] (trim with ``Encoded.num_samples`` if needed)."""
         self._check_codes(codes)
         factors = self.quantizer.embed(codes, use_detail)
-        return self.synthesize(sum(factors.values()), timbre)
+        f0 = self.predict_f0(factors["prosody"], timbre) if self.hp.excitation else None
+        return self.synthesize(sum(factors.values()), timbre, f0)
 
     @torch.no_grad()
     def convert_voice(

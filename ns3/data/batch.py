@@ -26,7 +26,8 @@ class CodecExample:
     """One utterance before cropping.
 
     wav: [T] float32 at 16 kHz; phone_ids: [F] int (IGNORE_INDEX where unknown); f0: [F] per-speaker
-    normalised log-F0 (any value on unvoiced frames); uv: [F] 1 = voiced; F = ceil(T / hop).
+    normalised log-F0 (any value on unvoiced frames); uv: [F] 1 = voiced; F = ceil(T / hop);
+    f0_stats: (mean, std) of the speaker's voiced natural-log F0, which undo the normalisation.
     """
 
     wav: np.ndarray
@@ -35,6 +36,7 @@ class CodecExample:
     uv: np.ndarray
     speaker_id: int
     key: str = ""
+    f0_stats: tuple[float, float] = (0.0, 1.0)
 
     def validate(self, hop_length: int = HOP_LENGTH) -> None:
         n = num_frames(len(self.wav), hop_length)
@@ -50,7 +52,8 @@ class CodecExample:
 @dataclass
 class CodecBatch:
     """wav [B, T] float; phone_ids [B, F] long (-100 = ignore); f0 [B, F] float (normalised log-F0);
-    uv [B, F] float 0/1; speaker_ids [B] long (-100 = unknown); frame_mask [B, F] bool (False = padding)."""
+    uv [B, F] float 0/1; speaker_ids [B] long (-100 = unknown); frame_mask [B, F] bool (False = padding);
+    f0_stats [B, 2] float: each speaker's (mean, std) of voiced log-F0."""
 
     wav: torch.Tensor
     phone_ids: torch.Tensor
@@ -58,6 +61,13 @@ class CodecBatch:
     uv: torch.Tensor
     speaker_ids: torch.Tensor
     frame_mask: torch.Tensor
+    f0_stats: torch.Tensor
+
+    @property
+    def f0_hz(self) -> torch.Tensor:
+        """[B, F] absolute F0 in Hz on voiced frames, 0 elsewhere (drives a pitch-excited decoder)."""
+        log_f0 = self.f0_stats[:, :1] + self.f0_stats[:, 1:] * self.f0
+        return torch.exp(log_f0) * (self.uv > 0.5) * self.frame_mask
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "CodecBatch":
         return CodecBatch(**{f.name: getattr(self, f.name).to(device, non_blocking=non_blocking) for f in fields(self)})
@@ -98,6 +108,7 @@ def collate_codec(
     uv = np.zeros((b, crop_frames), np.float32)
     mask = np.zeros((b, crop_frames), bool)
     spk = np.empty(b, np.int64)
+    stats = np.zeros((b, 2), np.float32)
     for i, ex in enumerate(examples):
         ex.validate(hop_length)
         n_frames = len(ex.phone_ids)
@@ -111,9 +122,11 @@ def collate_codec(
         uv[i, :n] = ex.uv[start:stop]
         mask[i, :n] = True
         spk[i] = ex.speaker_id
+        stats[i] = ex.f0_stats
     return CodecBatch(
         wav=torch.from_numpy(wav), phone_ids=torch.from_numpy(phone), f0=torch.from_numpy(f0),
         uv=torch.from_numpy(uv), speaker_ids=torch.from_numpy(spk), frame_mask=torch.from_numpy(mask),
+        f0_stats=torch.from_numpy(stats),
     )
 
 

@@ -1,7 +1,8 @@
 """Codec training data: audio shards joined by key to the align stage's label shards -> CodecExample.
 
 Label shards have the audio shard's name under the align output folder and hold, per key, ``labels.npy``
-(frame phone ids), ``lf0n.npy`` (speaker-normalised log-F0) and ``uv.npy``. Utterances the aligner
+(frame phone ids), ``lf0n.npy`` (speaker-normalised log-F0) and ``uv.npy``; ``pitch_stats.json`` beside
+them holds the per-speaker statistics that normalisation used (unseen speakers: the global ones). Utterances the aligner
 could not align have no labels; they are counted and left out (the align stage lists why).
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from ns3.data.batch import CodecExample
+from ns3.data.pitch import PITCH_STATS_FILE, SpeakerPitchStats
 from ns3.data.shards import iter_shard, iter_tar_groups
 
 
@@ -42,6 +44,10 @@ def speaker_index(manifest: str | Path, split: str = "train") -> dict[str, int]:
 def load_labelled(shards: Sequence[str | Path], label_dir: str | Path, speakers: dict[str, int]) -> LabelledShards:
     """Every utterance of ``shards`` that has labels, as CodecExample (speaker -100 when not in ``speakers``)."""
     label_dir = Path(label_dir)
+    stats_path = label_dir / PITCH_STATS_FILE
+    if not stats_path.exists():
+        raise FileNotFoundError(f"{stats_path}: no pitch statistics; re-run `ns3 align` (it writes them)")
+    pitch_stats = SpeakerPitchStats.load(stats_path)
     examples, missing = [], 0
     for shard in shards:
         labels_path = label_dir / Path(shard).name
@@ -56,7 +62,7 @@ def load_labelled(shards: Sequence[str | Path], label_dir: str | Path, speakers:
             ex = CodecExample(
                 wav=s.audio, phone_ids=_npy(parts["labels.npy"]).astype(np.int64),
                 f0=_npy(parts["lf0n.npy"]).astype(np.float32), uv=_npy(parts["uv.npy"]).astype(np.float32),
-                speaker_id=speakers.get(s.speaker, -100), key=s.key,
+                speaker_id=speakers.get(s.speaker, -100), key=s.key, f0_stats=pitch_stats.get(s.speaker),
             )
             ex.validate()
             examples.append(ex)

@@ -19,6 +19,7 @@ import numpy as np
 from ns3.audio import HOP_LENGTH, SAMPLE_RATE, num_frames
 
 FRAME_PERIOD_MS = 1000.0 * HOP_LENGTH / SAMPLE_RATE  # 12.5
+PITCH_STATS_FILE = "pitch_stats.json"  # SpeakerPitchStats beside the align stage's label shards
 
 
 @dataclass

@@ -37,12 +37,13 @@ ADVERSARIAL_KEYS = ("codec/adv", "codec/feat")
 
 # Paper B.1 weights. codec/uv and codec/grl_uv are not in the paper: voicing is part of the F0 target
 # there, so they take the F0 weights [inferred]. The paper's timbre speaker-ID loss has no stated weight;
-# codec/speaker takes the speaker-GRL's 1.0 [inferred].
+# codec/speaker takes the speaker-GRL's 1.0 [inferred]. codec/register (the timbre's pitch register, for the
+# pitch-excited decoder, ns3/codec/excitation.py) is ours, weighted like the F0 supervision it completes.
 PAPER_LOSS_WEIGHTS: dict[str, float] = {
     "codec/rec": 10.0, "codec/adv": 2.0, "codec/feat": 2.0, "codec/codebook": 1.0, "codec/commit": 0.25,
     "codec/f0": 5.0, "codec/uv": 5.0, "codec/phone": 5.0,
     "codec/grl_f0": 5.0, "codec/grl_uv": 5.0, "codec/grl_phone": 5.0, "codec/grl_speaker": 1.0,
-    "codec/speaker": 1.0,
+    "codec/speaker": 1.0, "codec/register": 5.0,
 }
 
 
@@ -59,6 +60,8 @@ def available_loss_keys(hp: Any) -> set[str]:
             keys.add("codec/grl_speaker")
         if hp.timbre_speaker:
             keys.add("codec/speaker")
+    if hp.excitation:
+        keys.add("codec/register")
     return keys
 
 
@@ -110,6 +113,8 @@ def supervision_losses(out: Any, batch: CodecBatch) -> dict[str, torch.Tensor]:
         add("codec/grl_speaker", classification_loss(out.grl_speaker_logits, batch.speaker_ids))
     if out.speaker_logits is not None:
         add("codec/speaker", classification_loss(out.speaker_logits, batch.speaker_ids))
+    if out.register is not None:
+        add("codec/register", (out.register - batch.f0_stats).abs().mean())
     return losses
 
 
@@ -167,7 +172,8 @@ class CodecSolver(BaseSolver):
         lengths = None
         if not bool(batch.frame_mask.all()):  # padded short utterances: let the model mask pooling/attention
             lengths = batch.frame_mask.sum(1) * (batch.wav.shape[1] // batch.num_frames)
-        out = gen(batch.wav, phone_ids=batch.phone_ids, lengths=lengths)
+        # A pitch-excited decoder is driven by the true F0 in training (teacher forcing); others ignore it.
+        out = gen(batch.wav, phone_ids=batch.phone_ids, lengths=lengths, f0=batch.f0_hz)
         wav, wav_hat = batch.wav, out.wav_hat
         metrics: dict[str, float | torch.Tensor] = {}
         adversarial = self.adversarial_active()

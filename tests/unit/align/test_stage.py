@@ -142,3 +142,25 @@ def test_plot_helper(corpus):
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_codec_examples_carry_the_stats_that_undo_the_normalisation(stage, corpus):
+    from ns3.data.batch import collate_codec
+    from ns3.data.codec_data import load_labelled
+
+    paths, _ = corpus
+    train = [p for p in paths if split_of(p) == "train"]
+    data = load_labelled(train, stage.out_dir, {"s1": 0, "s2": 1})
+    stats = json.loads(stage.pitch_stats_path.read_text())["speakers"]
+    raw = {k: np.load(io.BytesIO(v["f0.npy"])) for k, v in _read(stage.out_dir / "train-000000.tar").items()}
+    ex = data.examples[0]
+    assert ex.f0_stats == pytest.approx(tuple(stats["s1" if ex.speaker_id == 0 else "s2"]))
+    batch = collate_codec([ex], len(ex.phone_ids) * 200, np.random.default_rng(0))
+    f0 = raw[ex.key]
+    assert batch.f0_hz[0].numpy() == pytest.approx(np.where(ex.uv > 0, f0, 0), rel=1e-3, abs=1e-3)
+    (stage.out_dir / "pitch_stats.json").rename(stage.out_dir / "moved.json")
+    try:
+        with pytest.raises(FileNotFoundError, match="ns3 align"):
+            load_labelled(train, stage.out_dir, {"s1": 0, "s2": 1})
+    finally:
+        (stage.out_dir / "moved.json").rename(stage.out_dir / "pitch_stats.json")

@@ -97,7 +97,7 @@ def ddp_codec_worker(rank: int, world_size: int, port: int, out_dir: str) -> Non
         for _ in range(2):
             yield CodecBatch(wav=0.1 * torch.randn(2, 1600, generator=g), phone_ids=torch.randint(0, 10, (2, 8), generator=g),
                              f0=torch.randn(2, 8, generator=g), uv=torch.ones(2, 8), speaker_ids=torch.tensor([0, 1]),
-                             frame_mask=torch.ones(2, 8, dtype=torch.bool))
+                             frame_mask=torch.ones(2, 8, dtype=torch.bool), f0_stats=torch.tensor([[4.6, 0.1]] * 2))
 
     try:
         torch.manual_seed(rank)

@@ -37,7 +37,7 @@ def _batch(seed: int) -> CodecBatch:
     mask[1, -2:] = False
     return CodecBatch(wav=wav, phone_ids=torch.randint(0, 10, (B, FRAMES), generator=g),
                       f0=torch.randn(B, FRAMES, generator=g), uv=(torch.rand(B, FRAMES, generator=g) > 0.3).float(),
-                      speaker_ids=torch.tensor([0, 3]), frame_mask=mask)
+                      speaker_ids=torch.tensor([0, 3]), frame_mask=mask, f0_stats=torch.tensor([[4.6, 0.1], [5.0, 0.2]]))
 
 
 def _solver(tmp_path, **kwargs) -> CodecSolver:
@@ -73,8 +73,9 @@ def test_warm_up_then_full_gan_step(tmp_path):
 
 
 def test_paper_weights_cover_every_loss_of_the_default_configuration():
-    assert available_loss_keys(FACodecHParams.mini(timbre_speaker=True)) == set(PAPER_LOSS_WEIGHTS)
-    assert available_loss_keys(FACodecHParams.mini()) == set(PAPER_LOSS_WEIGHTS) - {"codec/speaker"}  # the release
+    assert available_loss_keys(FACodecHParams.mini(timbre_speaker=True, excitation=True)) == set(PAPER_LOSS_WEIGHTS)
+    # the release: no timbre speaker head, no pitch excitation
+    assert available_loss_keys(FACodecHParams.mini()) == set(PAPER_LOSS_WEIGHTS) - {"codec/speaker", "codec/register"}
     ablation = FACodecHParams.mini(heads=False)
     assert set(paper_loss_weights(ablation)) == {"codec/rec", "codec/adv", "codec/feat", "codec/codebook", "codec/commit"}
     no_detail = FACodecHParams.mini(use_detail=False)
