@@ -8,6 +8,7 @@ Builds the ``mini`` FACodec and the mini discriminator with random weights, then
 The ratios (step / forward) compare across machines; absolute times do not. Nothing is asserted.
 
     python benchmarks/codec_train_step.py [--batch 8] [--seconds 1] [--repeats 3] [--threads 2] [--mel dac|mini]
+                                          [--excitation]
 """
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def synthetic_batch(batch: int, seconds: float, hp: FACodecHParams, seed: int = 
         wav=wav.float(), phone_ids=torch.randint(0, hp.num_phones, (batch, frames), generator=g),
         f0=torch.randn(batch, frames, generator=g), uv=(torch.rand(batch, frames, generator=g) > 0.3).float(),
         speaker_ids=torch.randint(0, hp.num_speakers, (batch,), generator=g),
-        frame_mask=torch.ones(batch, frames, dtype=torch.bool), f0_stats=torch.log(f0).expand(batch, 2) * torch.tensor([1.0, 0.0]) + torch.tensor([0.0, 0.1]),
+        frame_mask=torch.ones(batch, frames, dtype=torch.bool),
+        f0_stats=torch.cat([torch.log(f0), torch.full_like(f0, 0.1)], dim=1),  # (mean, std) of log-F0
     )
 
 
@@ -48,13 +50,14 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: leave the default)")
     ap.add_argument("--mel", choices=("dac", "mini"), default="dac", help="mel-loss resolutions (dac = 7 scales)")
+    ap.add_argument("--excitation", action="store_true", help="the pitch-excited decoder (codec.model.excitation)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
-    hp = FACodecHParams.mini()
+    hp = FACodecHParams.mini(excitation=args.excitation)
     gen, disc = FACodec(hp), CodecDiscriminator.mini()
     batch = synthetic_batch(args.batch, args.seconds, hp)
     with tempfile.TemporaryDirectory() as out_dir:
@@ -84,7 +87,7 @@ def main() -> None:
     n_gen = sum(p.numel() for p in gen.parameters())
     n_disc = sum(p.numel() for p in disc.parameters())
     print(f"device {solver.device}, threads {torch.get_num_threads()}, batch {args.batch} x {args.seconds:g} s, "
-          f"mel scales {args.mel}; mini FACodec {n_gen / 1e6:.2f} M params, mini discriminator {n_disc / 1e6:.2f} M")
+          f"mel scales {args.mel}, excitation {args.excitation}; mini FACodec {n_gen / 1e6:.2f} M params, mini discriminator {n_disc / 1e6:.2f} M")
     print(f"{'measurement':<44}{'seconds':>10}{'x forward':>11}{'audio s / s':>13}")
     for name, t in (("codec forward, no_grad (reference)", t_fwd),
                     ("warm-up step (generator losses only)", t_warm),

@@ -54,7 +54,9 @@ class WaveGenerator(nn.Module):
         self.model = nn.Sequential(*layers)  # keeps the release's state-dict keys (model.N...)
 
     def forward(self, x: Tensor, f0: Tensor | None = None) -> Tensor:
-        """x [B, D, F] (already timbre-conditioned), f0 [B, F] Hz (0 = unvoiced; excitation only) -> wav [B, 1, F * hop]"""
+        """x [B, D, F] (already timbre-conditioned) -> wav [B, 1, F * hop].
+
+        f0 [B, F] Hz (0 = unvoiced) drives the excitation; only a pitch-excited decoder takes it."""
         if self.source is None:
             return self.model(x)
         if f0 is None or tuple(f0.shape) != (x.shape[0], x.shape[2]):

@@ -140,7 +140,7 @@ class FACodec(nn.Module):
         return self.decoder(self.decoder_cln(z, timbre), f0).squeeze(1)
 
     def predict_f0(self, prosody: Tensor, timbre: Tensor) -> Tensor:
-        """Quantized prosody [B, D, F] + timbre [B, D] -> F0 [B, F] Hz (0 unvoiced): what the excitation is driven by."""
+        """Quantized prosody [B, D, F] + timbre [B, D] -> F0 [B, F] Hz (0 unvoiced), which drives the excitation."""
         if self.register_head is None or self.heads is None:
             raise ValueError("predict_f0 needs a pitch-excited codec (FACodecHParams.excitation=True)")
         f0n, uv = self.heads.f0(prosody)

@@ -37,7 +37,8 @@ def _batch(seed: int) -> CodecBatch:
     mask[1, -2:] = False
     return CodecBatch(wav=wav, phone_ids=torch.randint(0, 10, (B, FRAMES), generator=g),
                       f0=torch.randn(B, FRAMES, generator=g), uv=(torch.rand(B, FRAMES, generator=g) > 0.3).float(),
-                      speaker_ids=torch.tensor([0, 3]), frame_mask=mask, f0_stats=torch.tensor([[4.6, 0.1], [5.0, 0.2]]))
+                      speaker_ids=torch.tensor([0, 3]), frame_mask=mask,
+                      f0_stats=torch.tensor([[4.6, 0.1], [5.0, 0.2]]))
 
 
 def _solver(tmp_path, **kwargs) -> CodecSolver:
