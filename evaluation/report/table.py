@@ -36,7 +36,8 @@ class Cell:
         if self.value is None:
             return UNAVAILABLE if self.reason else NOT_APPLICABLE
         if isinstance(self.value, float) and self.digits is not None:
-            return f"{self.value:.{self.digits}f}"
+            text = f"{self.value:.{self.digits}f}"
+            return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.00"
         return str(self.value)
 
 

@@ -138,3 +138,9 @@ def test_cell_rules():
 def test_no_results_is_an_error():
     with pytest.raises(ValueError, match="no evaluated variants"):
         build_tables([])
+
+
+def test_values_that_round_to_zero_print_without_a_sign():
+    from evaluation.report.table import Cell
+
+    assert Cell(-0.001, 2).text == "0.00" and Cell(-0.01, 2).text == "-0.01" and Cell(0.004, 2).text == "0.00"
