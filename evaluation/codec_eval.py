@@ -155,11 +155,12 @@ def evaluate_codec(
     converted, controls = [], []
     with torch.inference_mode():
         for src, prm in pairs:
-            x = torch.from_numpy(src.audio)[None]
-            for timbre_wav, into in ((prm.audio, converted), (src.audio, controls)):
-                # The control decodes the same source codes with the source's own timbre: codec artefacts
-                # are common to both, so converted - control is what the timbre swap did.
-                out = model.convert_voice(x, torch.from_numpy(timbre_wav)[None])
+            enc = model.encode(torch.from_numpy(src.audio)[None])
+            prompt_timbre = model.encode(torch.from_numpy(prm.audio)[None]).timbre
+            # The control decodes the same source codes with the source's own timbre: codec artefacts
+            # are common to both, so converted - control is what the timbre swap did.
+            for timbre, into in ((prompt_timbre, converted), (enc.timbre, controls)):
+                out = model.convert_codes(enc.codes, timbre)
                 into.append(out[0, : len(src.audio)].numpy().astype(np.float32))
     vc = {"pairs": len(pairs)}
     notes = {"sim": "resemblyzer (sim_o/sim_src; *_own: the source decoded with its own timbre, the control); "

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ns3.codec.excitation import HarmonicExcitation
@@ -48,7 +47,8 @@ class WaveGenerator(nn.Module):
             if self.source_convs is not None:
                 # the source at this block's output rate: downsample by the strides still to come
                 down = math.prod(up_strides[i + 1:])
-                conv = WNConv1d(1, width, 2 * down, down, padding=down // 2) if down > 1 else WNConv1d(1, width, 1)
+                # kernel 2d, padding ceil(d/2): exactly T / d output samples, odd d too
+                conv = WNConv1d(1, width, 2 * down, down, padding=(down + 1) // 2) if down > 1 else WNConv1d(1, width, 1)
                 self.source_convs.append(conv)
         layers += [AntiAliasedSnake(width, anti_alias), WNConv1d(width, 1, 7, padding=3), nn.Tanh()]
         self.model = nn.Sequential(*layers)  # keeps the release's state-dict keys (model.N...)
@@ -65,9 +65,7 @@ class WaveGenerator(nn.Module):
         e = self.source(f0)
         h = self.model[0](x)
         for k, conv in enumerate(self.source_convs):
-            h = self.model[1 + k](h)
-            s = conv(e)
-            h = h + (s[..., : h.shape[-1]] if s.shape[-1] >= h.shape[-1] else F.pad(s, (0, h.shape[-1] - s.shape[-1])))
+            h = self.model[1 + k](h) + conv(e)
         for layer in self.model[1 + len(self.source_convs):]:
             h = layer(h)
         return h

@@ -19,14 +19,6 @@ import torch
 from torch import Tensor, nn
 
 
-def absolute_f0(norm_log_f0: Tensor, voiced: Tensor, register: Tensor) -> Tensor:
-    """normalised log-F0 [B, F], voiced [B, F] (bool or 0/1), register [B, 2] (mean, std) -> F0 [B, F] Hz.
-
-    Unvoiced frames get 0 Hz."""
-    log_f0 = register[:, :1] + register[:, 1:] * norm_log_f0
-    return torch.exp(log_f0.clamp(max=math.log(4000.0))) * voiced.to(log_f0.dtype)
-
-
 class RegisterHead(nn.Module):
     """Timbre vector [B, D] -> the speaker's pitch register [B, 2]: (mean, std) of voiced natural-log F0."""
 

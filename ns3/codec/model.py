@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ns3.codec.codes import Encoded, FactorCodes
 from ns3.codec.decoder import WaveGenerator
-from ns3.codec.excitation import RegisterHead, absolute_f0
+from ns3.codec.excitation import RegisterHead
 from ns3.codec.encoder import ConvEncoder
 from ns3.codec.heads import FACodecHeads
 from ns3.codec.hparams import FACodecHParams
@@ -26,6 +26,7 @@ from ns3.codec.mel import MelFrontEnd, ProsodyMelEncoder
 from ns3.codec.quantizer import FactorizedQuantizer
 from ns3.codec.redecoder import Redecoder
 from ns3.codec.timbre import ConditionalLayerNorm, TimbreEncoder
+from ns3.data.pitch import denormalise_log_f0
 
 
 @dataclass
@@ -144,7 +145,7 @@ class FACodec(nn.Module):
         if self.register_head is None or self.heads is None:
             raise ValueError("predict_f0 needs a pitch-excited codec (FACodecHParams.excitation=True)")
         f0n, uv = self.heads.f0(prosody)
-        return absolute_f0(f0n.squeeze(-1), uv.squeeze(-1) > 0, self.register_head(timbre))
+        return denormalise_log_f0(f0n.squeeze(-1), uv.squeeze(-1) > 0, self.register_head(timbre))
 
     @staticmethod
     def _fit(wav: Tensor, length: int) -> Tensor:
@@ -217,18 +218,23 @@ class FACodec(nn.Module):
         re-decoder is loaded, decodes with it; ``use_redecoder=None`` uses it when present.
         """
         src = self.encode(source_wav)
-        timbre = self.encode(prompt_wav).timbre
-        if timbre.shape[0] == 1 and src.timbre.shape[0] > 1:
-            timbre = timbre.expand(src.timbre.shape[0], -1)
+        wav = self.convert_codes(src.codes, self.encode(prompt_wav).timbre, keep_detail, use_redecoder)
+        return self._fit(wav, self._check_wav(source_wav).shape[-1])
+
+    @torch.no_grad()
+    def convert_codes(
+        self, codes: FactorCodes, timbre: Tensor, keep_detail: bool = False, use_redecoder: bool | None = None
+    ) -> Tensor:
+        """The VC decode of ``convert_voice`` on codes already encoded: codes + timbre [B or 1, D] -> wav [B, F * hop]."""
+        if timbre.shape[0] == 1 and codes.prosody.shape[0] > 1:
+            timbre = timbre.expand(codes.prosody.shape[0], -1)
         if use_redecoder is None:
             use_redecoder = self.redecoder is not None
         if use_redecoder:
             if self.redecoder is None:
                 raise ValueError("use_redecoder=True but this codec has no re-decoder (import it with redecoder_ckpt)")
-            wav = self.redecoder(src.codes, timbre, use_detail=keep_detail)
-        else:
-            wav = self.decode(src.codes, timbre, use_detail=keep_detail)
-        return self._fit(wav, self._check_wav(source_wav).shape[-1])
+            return self.redecoder(codes, timbre, use_detail=keep_detail)
+        return self.decode(codes, timbre, use_detail=keep_detail)
 
     def _check_codes(self, codes: FactorCodes) -> None:
         want = self.hp.codebooks

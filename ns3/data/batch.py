@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ns3.audio import HOP_LENGTH, num_frames
+from ns3.data.pitch import denormalise_log_f0
 
 IGNORE_INDEX = -100  # matches torch.nn.functional.cross_entropy's default ignore_index
 
@@ -35,8 +36,8 @@ class CodecExample:
     f0: np.ndarray
     uv: np.ndarray
     speaker_id: int
+    f0_stats: tuple[float, float]
     key: str = ""
-    f0_stats: tuple[float, float] = (0.0, 1.0)
 
     def validate(self, hop_length: int = HOP_LENGTH) -> None:
         n = num_frames(len(self.wav), hop_length)
@@ -66,8 +67,7 @@ class CodecBatch:
     @property
     def f0_hz(self) -> torch.Tensor:
         """[B, F] absolute F0 in Hz on voiced frames, 0 elsewhere (drives a pitch-excited decoder)."""
-        log_f0 = self.f0_stats[:, :1] + self.f0_stats[:, 1:] * self.f0
-        return torch.exp(log_f0) * (self.uv > 0.5) * self.frame_mask
+        return denormalise_log_f0(self.f0, (self.uv > 0.5) & self.frame_mask, self.f0_stats)
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "CodecBatch":
         return CodecBatch(**{f.name: getattr(self, f.name).to(device, non_blocking=non_blocking) for f in fields(self)})

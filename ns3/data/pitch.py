@@ -147,3 +147,13 @@ def normalise_log_f0(track: PitchTrack, mean: float, std: float) -> np.ndarray:
     v = track.uv.astype(bool)
     out[v] = (np.log(track.f0[v]) - mean) / max(std, 1e-5)
     return out
+
+
+MAX_F0_HZ = 4000.0  # bounds exp() of a wild prediction
+
+
+def denormalise_log_f0(norm_log_f0, voiced, stats):
+    """The inverse of ``normalise_log_f0`` on torch tensors: normalised log-F0 [B, F], voiced [B, F]
+    (bool or 0/1), stats [B, 2] (mean, std per item) -> F0 [B, F] Hz, 0 on unvoiced frames."""
+    log_f0 = stats[:, :1] + stats[:, 1:] * norm_log_f0
+    return log_f0.clamp(max=float(np.log(MAX_F0_HZ))).exp() * voiced.to(log_f0.dtype)

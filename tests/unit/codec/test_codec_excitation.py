@@ -7,7 +7,8 @@ import torch
 
 from ns3.codec import FACodec, FACodecHParams
 from ns3.codec.decoder import WaveGenerator
-from ns3.codec.excitation import HarmonicExcitation, RegisterHead, absolute_f0
+from ns3.codec.excitation import HarmonicExcitation, RegisterHead
+from ns3.data.pitch import denormalise_log_f0
 from ns3.solvers.codec import available_loss_keys
 
 HOP, SR = 200, 16_000
@@ -48,12 +49,12 @@ def test_harmonics_above_nyquist_are_silent():
     assert low.abs().max() > 0.3 and high.abs().max() < 1e-6
 
 
-def test_absolute_f0_undoes_the_speaker_normalisation():
+def test_denormalise_log_f0_undoes_the_speaker_normalisation():
     hz = torch.tensor([[110.0, 0.0, 150.0]])
     voiced = hz > 0
     register = torch.tensor([[math.log(120.0), 0.2]])
     z = torch.where(voiced, (torch.log(hz.clamp_min(1.0)) - register[:, :1]) / register[:, 1:], torch.zeros_like(hz))
-    assert torch.allclose(absolute_f0(z, voiced, register), hz, rtol=1e-5)
+    assert torch.allclose(denormalise_log_f0(z, voiced, register), hz, rtol=1e-5)
 
 
 def test_register_head_starts_at_its_prior_and_learns():
@@ -74,6 +75,8 @@ def test_excited_decoder_needs_f0_and_follows_it():
         g(x)
     a, b = g(x, torch.full((1, 10), 100.0)), g(x, torch.full((1, 10), 200.0))
     assert a.shape == (1, 1, 10 * HOP) and not torch.allclose(a, b)
+    odd = WaveGenerator(16, 32, (5, 3), anti_alias=False, excitation=True)  # source convs stay sample-exact
+    assert odd(x, torch.full((1, 10), 100.0)).shape == (1, 1, 150)
     plain = WaveGenerator(16, 32, (5, 5, 4, 2), anti_alias=False)
     assert set(plain.state_dict()) < set(g.state_dict())  # off: exactly the release's keys
 

@@ -153,6 +153,7 @@ def test_convert_voice_uses_prompt_timbre(model):
     assert a.shape == (1, 1200) and not torch.allclose(a, b)
     enc = model.encode(src)
     torch.testing.assert_close(a, model.decode(enc.codes, model.encode(p1).timbre, use_detail=False)[:, :1200])
+    torch.testing.assert_close(a, model.convert_codes(enc.codes, model.encode(p1).timbre)[:, :1200])  # pre-encoded
 
 
 def test_decode_rejects_bad_codes(model):

@@ -16,7 +16,7 @@ def _example(frames: int, key: str = "utt", speaker: int = 3, partial: int = 0) 
     wav = (np.arange(n) // HOP).astype(np.float32)
     idx = np.arange(frames)
     return CodecExample(wav=wav, phone_ids=idx.astype(np.int64), f0=idx.astype(np.float32),
-                        uv=(idx % 2).astype(np.float32), speaker_id=speaker, key=key)
+                        uv=(idx % 2).astype(np.float32), speaker_id=speaker, f0_stats=(4.5, 0.2), key=key)
 
 
 def test_crop_keeps_waveform_and_labels_on_the_same_frames():
@@ -67,3 +67,15 @@ def test_batch_to_device_keeps_the_type():
     batch = collate_codec([_example(100)], 16000, np.random.default_rng(0))
     moved = batch.to("cpu")
     assert isinstance(moved, CodecBatch) and torch.equal(moved.wav, batch.wav)
+
+
+def test_batches_carry_the_speaker_pitch_stats_and_absolute_f0():
+    ex = _example(100, partial=37)
+    ex.f0 = ex.f0 / 50  # normalised log-F0 in a speech-like range (within ~2 std)
+    batch = collate_codec([ex], 120 * HOP, np.random.default_rng(0))
+    assert batch.f0_stats.tolist() == [[4.5, pytest.approx(0.2)]]
+    f0 = batch.f0_hz[0]
+    voiced = (batch.uv[0] > 0.5) & batch.frame_mask[0]
+    expected = np.exp(4.5 + 0.2 * batch.f0[0].numpy())
+    assert np.allclose(f0[voiced].numpy(), expected[voiced.numpy()], rtol=1e-5)
+    assert (f0[~voiced] == 0).all() and (~batch.frame_mask[0]).any()  # padding and unvoiced frames: 0 Hz
