@@ -3,8 +3,8 @@
     python benchmarks/quality_calibration.py [--shards data/shards] [--n 12] [--codec data/codec/codec.pt]
 
 Takes held-out test utterances from the shard stage (``test-*.tar``; without shards, espeak-ng
-utterances in a few voices) and scores, with the same metrics
-as the codec evaluation (STOI, wide-band PESQ, MSTFT, MCD, F0 RMSE), a ladder of known degradations:
+utterances in a few voices) and scores, with the codec evaluation's metrics (STOI, wide-band PESQ,
+MSTFT, MCD, F0 RMSE), a ladder of known degradations:
   - white noise at 30 / 20 / 10 dB SNR (broadband error at a known level),
   - Griffin-Lim from the exact 80-bin log-mel the codec works with (perfect envelope, estimated phase),
   - WORLD analysis-synthesis of the utterance (a vocoder given its own exact F0, envelope and
