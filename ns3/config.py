@@ -146,7 +146,8 @@ class CodecTrainConfig(_Section):
     max_minutes: float | None = Field(gt=0, description="wall-clock budget; training stops (and saves) when reached")
     lr: float = Field(gt=0)
     betas: tuple[float, float]
-    adv_start_step: int = Field(ge=0, description="adversarial + feature losses start after this many steps")
+    adv_start_step: int | None = Field(ge=0, description="adversarial + feature losses start after this many steps "
+                                        "(null: never, reconstruction and supervision losses only)")
     discriminator: Literal["mini", "paper"]
     mel_scales: Literal["mini", "dac"]
     grad_clip: float | None = Field(gt=0)

@@ -3,7 +3,8 @@
 Per step: the discriminator update (LSGAN on real vs detached reconstruction), then one generator update
 on ``weighted_sum(losses, loss_weights)``. Loss names are the metric names and the loss-weight keys.
 Adversarial terms can start after ``adv_start_step`` steps, which lets short CPU runs learn a rough
-reconstruction before the discriminator pushes back.
+reconstruction before the discriminator pushes back; ``None`` leaves them off (the discriminator is kept,
+untrained, so checkpoints have one layout).
 """
 from __future__ import annotations
 
@@ -135,7 +136,7 @@ class CodecSolver(BaseSolver):
         optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
         mel_loss: MultiScaleMelLoss | None = None,
         loss_weights: Mapping[str, float] | None = None,
-        adv_start_step: int = 0,
+        adv_start_step: int | None = 0,
         sample_wavs: torch.Tensor | None = None,
         num_samples: int = 2,
         **kwargs: Any,
@@ -151,7 +152,7 @@ class CodecSolver(BaseSolver):
             if unknown:
                 raise ValueError(f"loss weights {unknown} name losses this FACodec configuration does not compute; "
                                  f"it computes {sorted(available_loss_keys(hp))}")
-        if adv_start_step < 0:
+        if adv_start_step is not None and adv_start_step < 0:
             raise ValueError(f"adv_start_step must be >= 0, got {adv_start_step}")
         self.loss_weights = weights
         self.adv_start_step = adv_start_step
@@ -162,7 +163,7 @@ class CodecSolver(BaseSolver):
 
     # ------------------------------------------------------------------ training
     def adversarial_active(self) -> bool:
-        return self.step >= self.adv_start_step
+        return self.adv_start_step is not None and self.step >= self.adv_start_step
 
     def train_step(self, batch: CodecBatch) -> dict[str, float | torch.Tensor]:
         batch = batch.to(self.device, non_blocking=True)

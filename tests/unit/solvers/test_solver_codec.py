@@ -155,3 +155,13 @@ def test_timbre_speaker_head_trains_the_timbre_encoder_towards_the_speaker():
     opt.step()
     after = float(supervision_losses(model(batch.wav, phone_ids=batch.phone_ids), batch)["codec/speaker"])
     assert after < before
+
+
+def test_adv_start_none_never_trains_the_discriminator(tmp_path):
+    solver = _solver(tmp_path, max_steps=3, adv_start_step=None)
+    d_before = _params(solver.unwrapped("discriminator"))
+    for i in range(3):
+        metrics = solver.train_step(_batch(i))
+        solver.step += 1
+        assert not any(k.startswith("disc/") for k in metrics) and not set(ADVERSARIAL_KEYS) & set(metrics)
+    assert all(torch.equal(a, b) for a, b in zip(d_before, _params(solver.unwrapped("discriminator"))))
