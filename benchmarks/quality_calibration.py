@@ -16,6 +16,7 @@ Placing a codec's row on this ladder says what error level its figures correspon
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 from typing import Callable
@@ -27,9 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from evaluation.codec_eval import RECON_METRICS, pick_test_utterances  # noqa: E402
 from evaluation.metrics import build_metric  # noqa: E402
 from ns3.audio import SAMPLE_RATE, resample  # noqa: E402
+from ns3.codec.hparams import FACodecHParams  # noqa: E402
 from ns3.text.espeak import Voice, synthesize  # noqa: E402
 
 COLUMNS = [m for m in RECON_METRICS if m != "pesq_nb"]
+WORLD_FRAME_MS = 5.0
 FALLBACK_VOICES = ["en-us+m3", "en-us+f3", "en-us+m1", "en-us+f2"]
 FALLBACK_TEXT = "A gentle breeze carried the smell of rain across the quiet valley before dawn."
 
@@ -57,10 +60,22 @@ def add_noise(snr_db: float) -> Callable[[np.ndarray], np.ndarray]:
 def mel_griffin_lim(x: np.ndarray) -> np.ndarray:
     import librosa
 
-    # FACodec's analysis settings (ns3/codec/hparams.py: n_fft 1024, win 800, hop 200, 80 mels).
-    kw = dict(sr=SAMPLE_RATE, n_fft=1024, hop_length=200, win_length=800)
-    mel = librosa.feature.melspectrogram(y=x, n_mels=80, **kw)
-    return librosa.feature.inverse.mel_to_audio(mel, n_iter=64, length=len(x), **kw).astype(np.float32)
+    hp = FACodecHParams()  # the codec's own mel analysis
+    kw = dict(sr=hp.sample_rate, n_fft=hp.n_fft, hop_length=hp.hop_length, win_length=hp.win_length)
+    mel = librosa.feature.melspectrogram(y=x, n_mels=hp.n_mels, fmin=hp.mel_fmin, fmax=hp.mel_fmax, **kw)
+    return librosa.feature.inverse.mel_to_audio(mel, n_iter=64, length=len(x), fmin=hp.mel_fmin, fmax=hp.mel_fmax,
+                                                **kw).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=None)
+def _world_analysis(audio: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(F0, envelope, aperiodicity) of float32 audio bytes, computed once per utterance for every shift."""
+    import pyworld
+
+    x = np.frombuffer(audio, dtype=np.float32).astype(np.float64)
+    f0, t = pyworld.dio(x, SAMPLE_RATE, frame_period=WORLD_FRAME_MS)
+    f0 = pyworld.stonemask(x, f0, t, SAMPLE_RATE)
+    return f0, pyworld.cheaptrick(x, f0, t, SAMPLE_RATE), pyworld.d4c(x, f0, t, SAMPLE_RATE)
 
 
 def world_resynthesis(cents: float) -> Callable[[np.ndarray], np.ndarray]:
@@ -69,11 +84,8 @@ def world_resynthesis(cents: float) -> Callable[[np.ndarray], np.ndarray]:
 
         # A vocoder instead of a phase-vocoder pitch shift: the latter smears phase by itself (about
         # PESQ-wb 1.3 at a 0.1-semitone shift), which would hide the cost of the F0 error.
-        xd = x.astype(np.float64)
-        f0, t = pyworld.dio(xd, SAMPLE_RATE, frame_period=5.0)
-        f0 = pyworld.stonemask(xd, f0, t, SAMPLE_RATE)
-        env, aper = pyworld.cheaptrick(xd, f0, t, SAMPLE_RATE), pyworld.d4c(xd, f0, t, SAMPLE_RATE)
-        y = pyworld.synthesize(f0 * 2 ** (cents / 1200), env, aper, SAMPLE_RATE, 5.0)[: len(x)]
+        f0, env, aper = _world_analysis(x.astype(np.float32).tobytes())
+        y = pyworld.synthesize(f0 * 2 ** (cents / 1200), env, aper, SAMPLE_RATE, WORLD_FRAME_MS)[: len(x)]
         return np.pad(y, (0, len(x) - len(y))).astype(np.float32)
     return degrade
 

@@ -12,11 +12,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
 from ns3.audio import HOP_LENGTH, SAMPLE_RATE, num_frames
+
+if TYPE_CHECKING:  # torch stays out of this module's import time
+    from torch import Tensor
 
 FRAME_PERIOD_MS = 1000.0 * HOP_LENGTH / SAMPLE_RATE  # 12.5
 PITCH_STATS_FILE = "pitch_stats.json"  # SpeakerPitchStats beside the align stage's label shards
@@ -152,7 +155,7 @@ def normalise_log_f0(track: PitchTrack, mean: float, std: float) -> np.ndarray:
 MAX_F0_HZ = 4000.0  # bounds exp() of a wild prediction
 
 
-def denormalise_log_f0(norm_log_f0, voiced, stats):
+def denormalise_log_f0(norm_log_f0: Tensor, voiced: Tensor, stats: Tensor) -> Tensor:
     """The inverse of ``normalise_log_f0`` on torch tensors: normalised log-F0 [B, F], voiced [B, F]
     (bool or 0/1), stats [B, 2] (mean, std per item) -> F0 [B, F] Hz, 0 on unvoiced frames."""
     log_f0 = stats[:, :1] + stats[:, 1:] * norm_log_f0
