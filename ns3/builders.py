@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # heavy imports stay out of `ns3 --help`
     from ns3.align.train import TrainSchedule
     from ns3.codec.hparams import FACodecHParams
     from ns3.config import AlignConfig, CodecModelConfig
+    from ns3.recipes.codec import CodecTrainSpec
 
 
 def aligner_settings(cfg: "AlignConfig", seed: int) -> tuple["AlignerConfig", "TrainSchedule"]:
@@ -45,3 +46,21 @@ def codec_loss_weights(configured: dict[str, float], hp: "FACodecHParams") -> di
         raise ValueError(f"codec.train.loss_weights: unknown loss key(s) {unknown}; known: {sorted(full)}")
     have = available_loss_keys(hp)
     return {k: float(v) for k, v in configured.items() if k in have}
+
+
+def codec_train_spec(params, data) -> "CodecTrainSpec":
+    """params (a validated ``ns3.config.Params``) + what the data stages left -> the codec recipe's spec."""
+    from ns3.recipes.codec import CodecTrainSpec
+
+    t = params.codec.train
+    hp = codec_hparams(params.codec.model, num_phones=data.num_phones, num_speakers=len(data.speakers))
+    data_root = params.resolve("data")
+    return CodecTrainSpec(
+        out_dir=data_root / "codec", state_dir=data_root / "state" / "train_codec", hparams=hp,
+        discriminator=t.discriminator, mel_scales=t.mel_scales, loss_weights=codec_loss_weights(t.loss_weights, hp),
+        crop_seconds=t.crop_seconds, batch_size=t.batch_size, lr=t.lr, betas=tuple(t.betas),
+        adv_start_step=t.adv_start_step, grad_clip=t.grad_clip, seed=params.seed, shuffle_buffer=t.shuffle_buffer,
+        loader_workers=t.loader_workers, valid_utterances=t.valid_utterances, max_steps=t.max_steps,
+        max_minutes=t.max_minutes, log_every=t.log_every, ckpt_every=t.ckpt_every, eval_every=t.eval_every,
+        threads=t.threads, tags={"ns3.variant": params.variant, "ns3.profile": params.profile},
+    )

@@ -13,9 +13,11 @@ from typing import Optional
 import typer
 import yaml
 
+from pipelines.stages import STAGES
+
 app = typer.Typer(
     help=(
-        "NaturalSpeech 3 pipeline: corpus -> shard -> align -> train-codec -> evaluate -> report.\n\n"
+        f"NaturalSpeech 3 pipeline: {' -> '.join(s.command for s in STAGES)}.\n\n"
         "Start with `ns3 run` (the whole pipeline on the embedded synthesized corpus). Each stage can also run on "
         "its own; `dvc repro` runs them incrementally. Knobs live in params.yaml."
     ),
@@ -56,13 +58,12 @@ def _run_flow(name: str) -> None:
     _prefect_defaults()
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    from pipelines.pipeline import stage_flows
-    from pipelines.data_flows import configured
+    from pipelines.pipeline import configured_flow
 
     p = params()
     # The heartbeat thread adds ~1 s to every flow and is only useful with a long-lived server.
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        result = configured(stage_flows()[name], p)(p)
+        result = configured_flow(name, p)(p)
     typer.echo(json.dumps(result, indent=1, default=str))
 
 
@@ -75,40 +76,21 @@ def main(
     _state.update(params=params_file, profile=profile, overrides=_parse_set(set_))
 
 
-@app.command()
-def corpus() -> None:
-    """Synthesize the embedded corpus (espeak-ng), or record the real corpus named by corpus.source/root."""
-    _run_flow("corpus")
+def _stage_command(name: str):
+    def command() -> None:
+        _run_flow(name)
+
+    command.__name__ = name
+    return command
 
 
-@app.command()
-def shard() -> None:
-    """Resample to 16 kHz and write speaker-disjoint WebDataset shards + manifest + statistics."""
-    _run_flow("shard")
+def _mount_stage_commands() -> None:
+    """One subcommand per registry stage (pipelines/stages.py), in pipeline order."""
+    for s in STAGES:
+        app.command(s.command, help=s.help)(_stage_command(s.name))
 
 
-@app.command()
-def align() -> None:
-    """G2P + forced alignment (built-in aligner, or MFA) -> phone labels, durations, F0/UV per utterance."""
-    _run_flow("align")
-
-
-@app.command("train-codec")
-def train_codec() -> None:
-    """Train FACodec on the train split (resumes from its last checkpoint), or import official weights."""
-    _run_flow("train_codec")
-
-
-@app.command("evaluate-codec")
-def evaluate_codec() -> None:
-    """Reconstruction metrics (ours, Opus, Codec2) and zero-shot VC on the held-out test speakers."""
-    _run_flow("evaluate_codec")
-
-
-@app.command()
-def report() -> None:
-    """Paper-format tables (codec, VC, ablations) as Markdown/HTML/CSV under reports/."""
-    _run_flow("report")
+_mount_stage_commands()
 
 
 @app.command()

@@ -1,18 +1,25 @@
-"""Prefect flows of the codec stages: ``train_codec`` and ``evaluate_codec``."""
+"""Prefect flows of the codec stages: ``train_codec`` and ``evaluate_codec`` (thin shells over ns3.recipes)."""
 from __future__ import annotations
 
+import contextlib
 import json
+from pathlib import Path
 
 from prefect import flow, get_run_logger
 
 from ns3 import tracking
 from ns3.config import Params
-from pipelines.common import log_stage_metrics, write_metrics
-from pipelines.codec_train import CODEC_FILE, codec_dir, label_dir, train_codec
+from ns3.recipes.codec import CODEC_FILE, SUMMARY_FILE
+from ns3.recipes.state import is_main_process
+from pipelines.common import data_dir, log_stage_metrics, write_metrics
 
 
 def _variant_tags(params: Params) -> dict:
     return {"ns3.variant": params.variant, "ns3.profile": params.profile}
+
+
+def codec_path(params: Params) -> Path:
+    return data_dir(params, "codec", CODEC_FILE)
 
 
 def _import_official(params: Params) -> dict:
@@ -22,29 +29,47 @@ def _import_official(params: Params) -> dict:
 
     o = params.codec.official
     model = import_official(o.encoder, o.decoder, o.redecoder, variant=o.variant)
-    path = codec_dir(params) / CODEC_FILE
+    path = codec_path(params)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_codec(path, model)
     return {"imported": 1.0}
 
 
+def run_train_codec(params: Params) -> dict:
+    """The train_codec stage on this process: in the Prefect flow, or on each rank under torchrun.
+
+    Rank 0 alone opens the MLflow run (tagged with the variant), writes the metrics file and logs; the
+    other ranks train and stay silent.
+    """
+    from ns3.builders import codec_train_spec
+    from ns3.recipes.codec import codec_training_data, train_codec
+
+    main = is_main_process()
+    run_params = {"codec": params.codec.model_dump(), "seed": params.seed}
+    run = (tracking.stage_run("train_codec", params=run_params, tags=_variant_tags(params), root=params.root)
+           if main else contextlib.nullcontext())
+    with run:
+        if params.codec.official.encoder:
+            summary = _import_official(params) if main else {}
+        else:
+            data = codec_training_data(data_dir(params, "shards"), data_dir(params, "align"))
+            out = train_codec(codec_train_spec(params, data), data)
+            summary = out.summary
+            if main:
+                tracking.log_artifact(out.checkpoint.parent / SUMMARY_FILE)
+        if main:
+            write_metrics(params, "train_codec", summary)
+            log_stage_metrics("train_codec", summary)
+    return summary
+
+
 @flow(name="train_codec", retries=0)
 def train_codec_flow(params: Params) -> dict:
     """Train FACodec on the train split (resuming from the last checkpoint), or import the official weights."""
-    log = get_run_logger()
-    run_params = {"codec": params.codec.model_dump(), "seed": params.seed}
-    with tracking.stage_run("train_codec", params=run_params, tags=_variant_tags(params), root=params.root):
-        if params.codec.official.encoder:
-            summary = _import_official(params)
-            log.info("imported the official FACodec checkpoints into %s", codec_dir(params) / CODEC_FILE)
-        else:
-            out = train_codec(params)
-            summary = out.final_metrics
-            log.info("codec: %d steps in %.1f min (%s); checkpoint %s", out.steps, out.minutes, out.stopped_reason,
-                     out.checkpoint)
-            tracking.log_artifact(codec_dir(params) / "train_summary.json")
-        write_metrics(params, "train_codec", summary)
-        log_stage_metrics("train_codec", summary)
+    summary = run_train_codec(params)
+    if "steps" in summary:
+        get_run_logger().info("codec: %d steps (resumed from %d) in %.1f min (%s)", summary["steps"],
+                              summary["resumed_from"], summary["minutes"], summary["stopped_reason"])
     return summary
 
 
@@ -60,9 +85,9 @@ def evaluate_codec_flow(params: Params) -> dict:
     with tracking.stage_run("evaluate_codec", params={"evaluate": e.model_dump(), "codec": params.codec.model_dump()},
                             tags=_variant_tags(params), root=params.root):
         result = evaluate_codec(
-            codec_dir(params) / CODEC_FILE, list_shards(params.resolve("data") / "shards", "test"), out_dir,
+            codec_path(params), list_shards(data_dir(params, "shards"), "test"), out_dir,
             max_utterances=e.max_utterances, vc_pairs=e.vc_pairs, classic=e.classic_codecs, samples=e.samples,
-            aligner_dir=label_dir(params), whisper_checkpoint=e.whisper_checkpoint, wavlm_checkpoint=e.wavlm_checkpoint,
+            aligner_dir=data_dir(params, "align"), whisper_checkpoint=e.whisper_checkpoint, wavlm_checkpoint=e.wavlm_checkpoint,
             utmos_checkpoint=e.utmos_checkpoint, variant=params.variant, overrides={}, seed=params.seed,
         )
         write_metrics(params, "eval_codec", result)

@@ -12,9 +12,6 @@ from prefect.cache_policies import NONE
 from ns3.config import Params
 from ns3.tracking import flatten, log_metrics
 
-STAGES = ("corpus", "shard", "align", "train_codec", "evaluate_codec", "report")
-
-
 def task_runner(kind: str, workers: int, dask_address: str | None = None):
     """The Prefect task runner a data stage maps its shards on."""
     if kind == "threads":

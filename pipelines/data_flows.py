@@ -89,10 +89,3 @@ def shard_flow(params: Params) -> dict:
         log.info("%d shards (%d reused from an earlier run)", len(res.shards), sum(w.skipped for w in res.shards))
     return res.stats
 
-
-def configured(flow_fn, params: Params):
-    """Data stages map per-shard work on the task runner the params ask for."""
-    if flow_fn.name in ("shard", "align"):
-        s = params.shard
-        return flow_fn.with_options(task_runner=task_runner(s.task_runner, s.workers, s.dask_address))
-    return flow_fn

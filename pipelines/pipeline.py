@@ -1,4 +1,4 @@
-"""The end-to-end flow (``ns3 run``): every stage in order under one parent MLflow run.
+"""The end-to-end flow (``ns3 run``): every registry stage in order under one parent MLflow run.
 
 When the params are exactly what ``dvc.yaml`` sees (params.yaml, its own profile, no overrides) and the
 project is a DVC repo, a stage DVC reports as up to date is skipped, and a stage that ran is recorded with
@@ -12,7 +12,8 @@ from prefect import flow, get_run_logger
 
 from ns3 import tracking
 from ns3.config import Params
-from pipelines.common import STAGES
+from pipelines.common import task_runner
+from pipelines.stages import STAGE_NAMES, stage
 
 
 def _dvc_repo(root: Path):
@@ -23,42 +24,37 @@ def _dvc_repo(root: Path):
     return Repo(str(root))
 
 
-def stage_flows() -> dict:
-    from pipelines import align_flow, codec_flows, data_flows, report_flow
-
-    return {
-        "corpus": data_flows.corpus_flow, "shard": data_flows.shard_flow, "align": align_flow.align_flow,
-        "train_codec": codec_flows.train_codec_flow, "evaluate_codec": codec_flows.evaluate_codec_flow,
-        "report": report_flow.report_flow,
-    }
+def configured_flow(name: str, params: Params):
+    """The stage's Prefect flow; stages that map per-shard work get the task runner the params ask for."""
+    s = stage(name)
+    flow_fn = s.load_flow()
+    if s.maps_shards:
+        sh = params.shard
+        return flow_fn.with_options(task_runner=task_runner(sh.task_runner, sh.workers, sh.dask_address))
+    return flow_fn
 
 
 @flow(name="ns3-pipeline")
 def pipeline_flow(params: Params, stages: list[str] | None = None, use_dvc: bool = True, force: bool = False) -> dict:
-    from pipelines.data_flows import configured
-
     log = get_run_logger()
-    stages = list(stages or STAGES)
-    unknown = [s for s in stages if s not in STAGES]
-    if unknown:
-        raise ValueError(f"unknown stage(s) {unknown}; stages are {list(STAGES)}")
-    flows = stage_flows()
+    wanted = {stage(s).name for s in stages} if stages else set(STAGE_NAMES)  # KeyError names the known stages
     repo = _dvc_repo(params.root) if use_dvc else None
     done: dict[str, str] = {}
     tracking.configure(root=params.root)
     import mlflow
 
     with mlflow.start_run(run_name=f"pipeline-{params.profile}") as run:
-        mlflow.set_tags({"ns3.stage": "pipeline", "ns3.profile": params.profile, "git_commit": tracking.git_commit(params.root),
+        mlflow.set_tags({"ns3.stage": "pipeline", "ns3.profile": params.profile, "ns3.variant": params.variant,
+                         "git_commit": tracking.git_commit(params.root),
                          "config_hash": tracking.config_hash(params.model_dump())})
-        for name in STAGES:
-            if name not in stages:
+        for name in STAGE_NAMES:
+            if name not in wanted:
                 continue
             if repo is not None and not force and not repo.status(targets=[name]):
                 log.info("stage %s is up to date (dvc status); skipped", name)
                 done[name] = "up to date"
                 continue
-            configured(flows[name], params)(params)
+            configured_flow(name, params)(params)
             if repo is not None:
                 repo.commit(name, force=True)
             done[name] = "ran"

@@ -1,27 +1,33 @@
-"""train_codec resumes only training state of the same recipe; other state is moved aside, never lost."""
+"""A recipe resumes only training state of the same recipe; other state is moved aside, never lost."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from ns3.codec import FACodecHParams
+from ns3.builders import codec_train_spec
 from ns3.config import load_params
-from pipelines.codec_train import FINGERPRINT_FILE, _recipe_fingerprint, _retire_stale_training_state
+from ns3.recipes.codec import CodecTrainingData
+from ns3.recipes.state import FINGERPRINT_FILE, retire_stale_state as _retire_stale_training_state
 
 PROJECT = Path(__file__).resolve().parents[3]
+DATA = CodecTrainingData(train_shards=("train-000000.tar",), valid_shards=(), label_dir=Path("align"),
+                         speakers={"a": 0, "b": 1}, num_phones=40, labelled_utterances=100, missing_labels=0)
 
 
 def _fingerprint(**overrides):
     params = load_params(PROJECT / "params.yaml", overrides=overrides)
-    return _recipe_fingerprint(params, FACodecHParams.mini())
+    return codec_train_spec(params, DATA).fingerprint()
 
 
 def test_budgets_may_change_between_a_run_and_its_resume_but_the_recipe_may_not():
     base = _fingerprint()["hash"]
-    assert _fingerprint(**{"codec.train.max_minutes": 60, "codec.train.log_every": 5})["hash"] == base
+    assert _fingerprint(**{"codec.train.max_minutes": 60, "codec.train.log_every": 5, "codec.train.max_steps": 9,
+                           "codec.train.loader_workers": 2, "variant": "x", "paths.data": "/elsewhere"})["hash"] == base
     assert _fingerprint(**{"codec.train.lr": 1e-3})["hash"] != base
     assert _fingerprint(**{"codec.train.loss_weights.codec/rec": 1.0})["hash"] != base
     assert _fingerprint(seed=7)["hash"] != base
+    assert _fingerprint(**{"codec.train.shuffle_buffer": 7})["hash"] != base
+    assert _fingerprint(**{"codec.model.use_detail": False})["hash"] != base
 
 
 def test_state_of_another_recipe_is_moved_aside_and_same_recipe_state_is_kept(tmp_path):
@@ -60,7 +66,7 @@ def _ddp_prepare(rank: int, world: int, port: int, root: str) -> None:
 
     import torch.distributed as dist
 
-    from pipelines.codec_train import prepare_training_state
+    from ns3.recipes.state import prepare_training_state
 
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
