@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from ns3.config import load_params
-from tests.helpers import TINY_CORPUS, make_project
+from tests.helpers import TINY_CORPUS, make_project, set_param
 
 
 def _project(tmp_path: Path) -> Path:
@@ -125,8 +125,15 @@ def test_cli_stages_and_dvc_repro_is_incremental(tmp_path, prefect_harness):
     second = sh("dvc", "repro", "shard")
     assert second.returncode == 0
     assert "Running stage" not in second.stdout and "didn't change" in second.stdout
-    # A changed knob re-runs only the stage that depends on it.
-    third = sh("dvc", "repro", "--dry", "shard")
-    assert "Running stage" not in third.stdout
+    # A knob that does not change results (the worker count) re-runs nothing.
+    set_param(root, "shard.workers", 1)
+    assert "Running stage" not in sh("dvc", "repro", "shard").stdout
+    # A changed knob re-runs only the stage that depends on it: shard, not corpus.
+    set_param(root, "shard.utts_per_shard", 2)
+    third = sh("dvc", "repro", "shard")
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert "Running stage 'shard'" in third.stdout and "Running stage 'corpus'" not in third.stdout
+    # 3 test + 3 valid + 9 train utterances, 2 per shard (4 per shard before: 1 + 1 + 3 shards)
+    assert len(list((root / "data" / "shards").glob("*.tar"))) == 2 + 2 + 5
     bad = sh("ns3", "--set", "shard.workerz=3", "shard")
     assert bad.returncode == 2 and "shard.workerz: unknown key" in bad.stderr
