@@ -8,13 +8,14 @@ Builds the ``mini`` FACodec and the mini discriminator with random weights, then
 The ratios (step / forward) compare across machines; absolute times do not. Nothing is asserted.
 
     python benchmarks/codec_train_step.py [--batch 8] [--seconds 1] [--repeats 3] [--threads 2] [--mel dac|mini]
-                                          [--excitation]
+                                          [--excitation] [--contend]
 """
 from __future__ import annotations
 
 import argparse
 import tempfile
 
+import ns3  # noqa: F401  (first: sets the OpenMP wait policy before torch loads, as every ns3 command does)
 import torch
 
 from ns3.audio import HOP_LENGTH, SAMPLE_RATE
@@ -24,7 +25,7 @@ from ns3.data.batch import CodecBatch
 from ns3.losses import DAC_SCALES, MINI_SCALES, MultiScaleMelLoss
 from ns3.solvers.base import replay_epochs
 from ns3.solvers.codec import CodecSolver
-from timing import timed  # benchmarks/timing.py (scripts run from benchmarks/ on sys.path)
+from timing import contending_process, timed  # benchmarks/timing.py (scripts run from benchmarks/ on sys.path)
 
 
 def synthetic_batch(batch: int, seconds: float, hp: FACodecHParams, seed: int = 0) -> CodecBatch:
@@ -51,6 +52,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: leave the default)")
     ap.add_argument("--mel", choices=("dac", "mini"), default="dac", help="mel-loss resolutions (dac = 7 scales)")
     ap.add_argument("--excitation", action="store_true", help="the pitch-excited decoder (codec.model.excitation)")
+    ap.add_argument("--contend", action="store_true",
+                    help="time the steps again beside one other CPU-bound process and print the slowdown")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     if args.threads:
@@ -82,6 +85,10 @@ def main() -> None:
         t_fwd = timed(forward, args.repeats)
         t_warm = timed(lambda: step(False), args.repeats)
         t_full = timed(lambda: step(True), args.repeats)
+        if args.contend:
+            with contending_process():
+                c_warm = timed(lambda: step(False), args.repeats)
+                c_full = timed(lambda: step(True), args.repeats)
 
     audio_s = args.batch * args.seconds
     n_gen = sum(p.numel() for p in gen.parameters())
@@ -93,6 +100,12 @@ def main() -> None:
                     ("warm-up step (generator losses only)", t_warm),
                     ("full step (discriminator + generator)", t_full)):
         print(f"{name:<44}{t:>10.3f}{t / t_fwd:>11.2f}{audio_s / t:>13.2f}")
+    if args.contend:
+        import os
+
+        policy = os.environ.get("OMP_WAIT_POLICY", "unset")
+        print(f"beside one busy process (OMP_WAIT_POLICY={policy}): warm-up step {c_warm:.3f} s = {c_warm / t_warm:.2f}x "
+              f"alone, full step {c_full:.3f} s = {c_full / t_full:.2f}x alone (fair share of 2 cores: 1.5x)")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import time
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 
 def timed(fn: Callable[[], object], repeats: int) -> float:
@@ -16,3 +19,16 @@ def timed(fn: Callable[[], object], repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+@contextmanager
+def contending_process() -> Iterator[None]:
+    """One other CPU-bound process (``python -c "while True: pass"``) for the duration of the block: how a
+    stage behaves on a user's busy laptop. Fair sharing of 2 cores among 3 busy threads costs 1.5x."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # let the scheduler see it
+        yield
+    finally:
+        busy.kill()
+        busy.wait()

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import ns3  # noqa: F401  (before anything loads torch: the OpenMP wait policy every ns3 command runs with)
+
 _TMP = Path(tempfile.mkdtemp(prefix="ns3-tests-"))
 os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_TMP / 'mlflow.db'}"
 os.environ["PREFECT_HOME"] = str(_TMP / "prefect")
