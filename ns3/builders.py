@@ -60,7 +60,7 @@ def codec_train_spec(params, data) -> "CodecTrainSpec":
         discriminator=t.discriminator, mel_scales=t.mel_scales, loss_weights=codec_loss_weights(t.loss_weights, hp),
         crop_seconds=t.crop_seconds, batch_size=t.batch_size, lr=t.lr, betas=tuple(t.betas),
         adv_start_step=t.adv_start_step, grad_clip=t.grad_clip, seed=params.seed, shuffle_buffer=t.shuffle_buffer,
-        loader_workers=t.loader_workers, valid_utterances=t.valid_utterances, max_steps=t.max_steps,
+        valid_utterances=t.valid_utterances, max_steps=t.max_steps,
         max_minutes=t.max_minutes, log_every=t.log_every, ckpt_every=t.ckpt_every, eval_every=t.eval_every,
         threads=t.threads, tags={"ns3.variant": params.variant, "ns3.profile": params.profile},
     )

@@ -156,6 +156,8 @@ class CodecTrainConfig(_Section):
     eval_every: int = Field(ge=1)
     loss_weights: dict[str, float] = Field(description="metric key -> weight, e.g. codec/rec: 10")
     threads: int | None = Field(ge=1, description="torch CPU threads (None: torch's default)")
+    shuffle_buffer: int = Field(ge=0, description="utterances in the stream's shuffle buffer (bounds memory)")
+    valid_utterances: int = Field(ge=0, description="held-out utterances scored every eval_every steps")
 
 
 class OfficialCodecConfig(_Section):

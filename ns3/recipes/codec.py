@@ -83,7 +83,6 @@ class CodecTrainSpec:
     grad_clip: float | None
     seed: int
     shuffle_buffer: int
-    loader_workers: int
     valid_utterances: int
     # Budgets and cadence: may change between a run and its resume (RESUMABLE below).
     max_steps: int = 1000
@@ -107,7 +106,7 @@ class CodecTrainSpec:
         return recipe_fingerprint(json.loads(json.dumps(recipe, default=str)))
 
 
-RESUMABLE = ("max_steps", "max_minutes", "log_every", "ckpt_every", "eval_every", "threads", "loader_workers")
+RESUMABLE = ("max_steps", "max_minutes", "log_every", "ckpt_every", "eval_every", "threads")
 
 
 @dataclass
@@ -183,7 +182,7 @@ def train_codec(spec: CodecTrainSpec, data: CodecTrainingData) -> CodecTrainOutp
         shards=list(data.train_shards), label_dir=data.label_dir, speakers=data.speakers,
         pitch_stats=SpeakerPitchStats.load(stats_path), batch_size=spec.batch_size, crop_samples=spec.crop_samples,
         seed=spec.seed, shuffle_buffer=spec.shuffle_buffer, rank=dist.rank, world_size=dist.world_size,
-        num_workers=spec.loader_workers, utterances=data.labelled_utterances,
+        utterances=data.labelled_utterances,
     )
     valid = _valid_wavs(data.valid_shards, spec.valid_utterances) if dist.is_main else []
     generator = FACodec(spec.hparams)
