@@ -133,7 +133,7 @@ def test_cli_stages_and_dvc_repro_is_incremental(tmp_path, prefect_harness):
     third = sh("dvc", "repro", "shard")
     assert third.returncode == 0, third.stderr[-3000:]
     assert "Running stage 'shard'" in third.stdout and "Running stage 'corpus'" not in third.stdout
-    # 3 test + 3 valid + 9 train utterances, 2 per shard (4 per shard before: 1 + 1 + 3 shards)
-    assert len(list((root / "data" / "shards").glob("*.tar"))) == 2 + 2 + 5
+    shards = json.loads((root / "data" / "shards" / "shards.json").read_text())
+    assert shards and all(s["utterances"] <= 2 for s in shards)  # the new plan, not the old 4-per-shard one
     bad = sh("ns3", "--set", "shard.workerz=3", "shard")
     assert bad.returncode == 2 and "shard.workerz: unknown key" in bad.stderr

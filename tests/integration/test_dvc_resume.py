@@ -22,7 +22,6 @@ def _ran(out) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.e2e
 def test_dvc_repro_resumes_training_and_reruns_only_downstream(tmp_path, prefect_harness):
     from prefect.settings import PREFECT_API_URL
 
