@@ -1,8 +1,6 @@
 """What every stage flow shares: the task runner, the per-shard map, MLflow stage runs, DVC metrics files."""
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,12 +42,9 @@ def prefect_map(fn: Callable, items: list) -> list:
 
 def write_metrics(params: Params, name: str, metrics: dict) -> Path:
     """``<paths.metrics>/<name>.json`` (a DVC metrics file), written atomically."""
-    path = params.resolve("metrics") / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(metrics, indent=1, sort_keys=True))
-    os.replace(tmp, path)
-    return path
+    from ns3.recipes.state import write_json_atomic
+
+    return write_json_atomic(params.resolve("metrics") / f"{name}.json", metrics)
 
 
 def log_stage_metrics(stage: str, metrics: dict) -> None:

@@ -38,10 +38,10 @@ TINY_TRAINING = {
 
 
 def deep_merge(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+    """An overlay on an overlay, merged the way profiles are (ns3.config)."""
+    from ns3.config import _deep_merge
+
+    return _deep_merge(a, b)
 
 
 def dvc_project(dst: Path, overlay: dict, env: dict):

@@ -31,6 +31,18 @@ class LabelledShards:
     missing_labels: int  # utterances with audio but no alignment
 
 
+def labelled_example(audio: np.ndarray, key: str, speaker: str, labels: dict[str, bytes], speakers: dict[str, int],
+                     pitch_stats: SpeakerPitchStats) -> CodecExample:
+    """One utterance's audio [T] + its label-tar members -> a validated CodecExample (speaker -100 if unknown)."""
+    ex = CodecExample(
+        wav=audio, phone_ids=_npy(labels["labels.npy"]).astype(np.int64),
+        f0=_npy(labels["lf0n.npy"]).astype(np.float32), uv=_npy(labels["uv.npy"]).astype(np.float32),
+        speaker_id=speakers.get(speaker, -100), key=key, f0_stats=pitch_stats.get(speaker),
+    )
+    ex.validate()
+    return ex
+
+
 def speaker_index(manifest: str | Path, split: str = "train") -> dict[str, int]:
     """Speaker -> contiguous id over a split of the shard manifest (sorted, so stable across runs)."""
     speakers = set()
@@ -42,7 +54,10 @@ def speaker_index(manifest: str | Path, split: str = "train") -> dict[str, int]:
 
 
 def load_labelled(shards: Sequence[str | Path], label_dir: str | Path, speakers: dict[str, int]) -> LabelledShards:
-    """Every utterance of ``shards`` that has labels, as CodecExample (speaker -100 when not in ``speakers``)."""
+    """Every utterance of ``shards`` that has labels, as CodecExample (speaker -100 when not in ``speakers``).
+
+    Holds the whole set in memory: for tools and tests on small data. Training streams instead
+    (`ns3.data.codec_stream.CodecBatchStream`, same examples)."""
     label_dir = Path(label_dir)
     stats_path = label_dir / PITCH_STATS_FILE
     if not stats_path.exists():
@@ -59,11 +74,5 @@ def load_labelled(shards: Sequence[str | Path], label_dir: str | Path, speakers:
             if parts is None:
                 missing += 1
                 continue
-            ex = CodecExample(
-                wav=s.audio, phone_ids=_npy(parts["labels.npy"]).astype(np.int64),
-                f0=_npy(parts["lf0n.npy"]).astype(np.float32), uv=_npy(parts["uv.npy"]).astype(np.float32),
-                speaker_id=speakers.get(s.speaker, -100), key=s.key, f0_stats=pitch_stats.get(s.speaker),
-            )
-            ex.validate()
-            examples.append(ex)
+            examples.append(labelled_example(s.audio, s.key, s.speaker, parts, speakers, pitch_stats))
     return LabelledShards(examples, speakers, missing)

@@ -16,7 +16,7 @@ one shard's labels and one batch, whatever the corpus size. Decoding runs in the
 """
 from __future__ import annotations
 
-import io
+import itertools
 import json
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -25,12 +25,9 @@ import numpy as np
 
 from ns3.audio import decode_audio_bytes
 from ns3.data.batch import CodecBatch, CodecExample, collate_codec
+from ns3.data.codec_data import labelled_example
 from ns3.data.pitch import SpeakerPitchStats
 from ns3.data.shards import iter_tar_groups
-
-
-def _npy(data: bytes) -> np.ndarray:
-    return np.load(io.BytesIO(data), allow_pickle=False)
 
 
 class CodecBatchStream:
@@ -61,7 +58,7 @@ class CodecBatchStream:
         self.batch_size, self.crop_samples, self.seed = batch_size, crop_samples, seed
         self.shuffle_buffer, self.rank, self.world_size = max(1, shuffle_buffer), rank, world_size
         self.batches_per_epoch = batches_per_epoch or max(1, utterances // (batch_size * world_size))
-        self.missing_labels = 0
+        self.missing_labels = 0  # running count of unlabelled utterances read (every pass, every epoch)
 
     # ------------------------------------------------------------------ samples
     def _shard_samples(self, shard: str) -> Iterator[tuple[dict, bytes, dict[str, bytes]]]:
@@ -80,7 +77,7 @@ class CodecBatchStream:
         """This rank's shards of the epoch, over and over (each pass in a new seeded order)."""
         order = np.random.default_rng([self.seed, epoch]).permutation(len(self.shards))
         mine = [self.shards[i] for i in order[self.rank::self.world_size]]
-        for cycle in range(10**9):
+        for cycle in itertools.count():
             if cycle:
                 mine = [mine[i] for i in np.random.default_rng([self.seed, epoch, self.rank, cycle]).permutation(len(mine))]
             got = False
@@ -103,14 +100,8 @@ class CodecBatchStream:
             buf[i] = s
 
     def _example(self, meta: dict, flac: bytes, lab: dict[str, bytes]) -> CodecExample:
-        ex = CodecExample(
-            wav=decode_audio_bytes(flac), phone_ids=_npy(lab["labels.npy"]).astype(np.int64),
-            f0=_npy(lab["lf0n.npy"]).astype(np.float32), uv=_npy(lab["uv.npy"]).astype(np.float32),
-            speaker_id=self.speakers.get(meta["speaker"], -100), key=meta["key"],
-            f0_stats=self.pitch_stats.get(meta["speaker"]),
-        )
-        ex.validate()
-        return ex
+        return labelled_example(decode_audio_bytes(flac), meta["key"], meta["speaker"], lab, self.speakers,
+                                self.pitch_stats)
 
     # ------------------------------------------------------------------ batches
     def __call__(self, epoch: int, start: int) -> Iterator[CodecBatch]:

@@ -1,10 +1,13 @@
-"""Streaming shards into the training stages (WebDataset pipeline).
+"""Streaming plain audio shards with WebDataset (no labels joined).
+
+Codec training reads its labelled shards through `ns3.data.codec_stream`; this reader is for audio-only
+consumers and object-store URLs.
 
 Two modes, chosen on purpose (see the WebDataset notes on DDP):
 - ``resampled=False``: each shard once per epoch, split across DDP ranks (``split_by_node``) and DataLoader
   workers (``split_by_worker``). Needs at least world_size x workers shards, or some ranks get nothing.
 - ``resampled=True``: every rank draws shards with replacement forever (cap with ``epoch_size``), so ranks
-  never run out at different times and DDP collectives cannot hang. This is the mode for training.
+  never run out at different times and DDP collectives cannot hang.
 Resuming uses the solver's step count plus the seed (not an exact byte position in a shard).
 """
 from __future__ import annotations

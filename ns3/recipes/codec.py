@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ns3.recipes.state import is_main_process, prepare_training_state, recipe_fingerprint, write_json_atomic
+from ns3.recipes.state import prepare_training_state, recipe_fingerprint, write_json_atomic
 
 CODEC_FILE = "codec.pt"
 SUMMARY_FILE = "train_summary.json"
@@ -208,7 +208,7 @@ def train_codec(spec: CodecTrainSpec, data: CodecTrainingData) -> CodecTrainOutp
                "missing_labels": data.missing_labels, "world_size": dist.world_size,
                "params_m": round(sum(p.numel() for p in generator.parameters()) / 1e6, 3),
                **{k: v for k, v in result.final_metrics.items() if isinstance(v, float) and math.isfinite(v)}}
-    if is_main_process():
+    if dist.is_main:
         solver.export(checkpoint)
         write_json_atomic(spec.out_dir / SUMMARY_FILE, summary)
     return CodecTrainOutput(checkpoint, result.steps, result.resumed_from, result.stopped_reason, summary)

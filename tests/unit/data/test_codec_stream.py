@@ -101,3 +101,19 @@ def test_skipped_batches_are_not_decoded(shards, monkeypatch):
 def test_too_few_shards_for_the_ranks_is_a_clear_error(shards):
     with pytest.raises(ValueError, match="utts_per_shard"):
         _stream(shards, world_size=5)
+
+
+def test_streamed_examples_are_the_ones_the_in_memory_loader_builds(shards):
+    from ns3.data.codec_data import load_labelled
+    from ns3.data.pitch import PITCH_STATS_FILE
+
+    paths, label_dir, stats = shards
+    stats.save(label_dir / PITCH_STATS_FILE)
+    loaded = {ex.key: ex for ex in load_labelled(paths, label_dir, {"spk0": 0, "spk1": 1}).examples}
+    s = _stream(shards)
+    streamed = [s._example(*x) for x in s._shard_samples(paths[0])]
+    assert len(streamed) == 4
+    for ex in streamed:
+        ref = loaded[ex.key]
+        assert np.array_equal(ex.wav, ref.wav) and np.array_equal(ex.phone_ids, ref.phone_ids)
+        assert ex.speaker_id == ref.speaker_id and ex.f0_stats == ref.f0_stats
