@@ -16,7 +16,7 @@ def make_project(dst: Path, profile_overlay: dict | None = None) -> Path:
     for name in ("params.yaml", "dvc.yaml"):
         shutil.copy(PROJECT / name, dst / name)
     shutil.copytree(PROJECT / "configs", dst / "configs", dirs_exist_ok=True)
-    if profile_overlay:
+    if profile_overlay is not None:
         (dst / "configs" / "test.yaml").write_text(yaml.safe_dump(profile_overlay))
     return dst
 
@@ -53,8 +53,10 @@ def dvc_project(dst: Path, overlay: dict, env: dict):
 
     import yaml
 
-    root = make_project(dst, overlay)
-    params = yaml.safe_load((root / "params.yaml").read_text())
+    # The settings go into params.yaml itself (the `test` overlay stays empty): DVC tracks params.yaml per
+    # key, while an overlay file is one dependency of every stage, and its keys would win over edits here.
+    root = make_project(dst, {})
+    params = deep_merge(yaml.safe_load((root / "params.yaml").read_text()), overlay)
     params["profile"] = "test"
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for name in ("ns3", "pipelines", "evaluation"):

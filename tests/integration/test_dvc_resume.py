@@ -22,6 +22,7 @@ def _ran(out) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e  # in `make test`: ~2.5 min on 2 cores
 def test_dvc_repro_resumes_training_and_reruns_only_downstream(tmp_path, prefect_harness):
     from prefect.settings import PREFECT_API_URL
 
