@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from ns3.config import load_params
-from tests.helpers import TINY_CORPUS, make_project, set_param
+from tests.helpers import TINY_CORPUS, dvc_project, make_project, set_param
 
 
 def _project(tmp_path: Path) -> Path:
@@ -105,19 +105,9 @@ def test_cli_stages_and_dvc_repro_is_incremental(tmp_path, prefect_harness):
     """`dvc repro` runs `ns3 corpus` and `ns3 shard`; a second `dvc repro` is a no-op."""
     from prefect.settings import PREFECT_API_URL
 
-    root = _project(tmp_path)
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}",
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    project = Path(__file__).resolve().parents[2]
-    # dvc.yaml's deps name source files; give the throw-away project the same tree (symlinks are enough).
-    for name in ("ns3", "pipelines"):
-        (root / name).symlink_to(project / name)
-
-    def sh(*cmd):
-        return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=600)
-
-    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
-        assert sh(*cmd).returncode == 0
+    root, sh = dvc_project(tmp_path / "proj", TINY_CORPUS, env)
     first = sh("dvc", "repro", "shard")
     assert first.returncode == 0, first.stderr[-3000:]
     assert "Running stage 'corpus'" in first.stdout and "Running stage 'shard'" in first.stdout
