@@ -7,6 +7,9 @@ the prompt (SIM-O) and to the source, plus intelligibility (PER from the pipelin
 recogniser; WER when a Whisper checkpoint is configured). Each converted utterance has a control: the
 same source codes decoded with the source's own timbre; similarities of the control (``*_own``) and the
 pitch transfer (``evaluation/metrics/pitch_transfer.py``) separate the timbre swap from codec artefacts.
+Speaker similarity is Resemblyzer's (``sim_*``, always available) and, with a WavLM checkpoint, also the
+paper's VC model (``sim_o_wavlm``). With a UTMOS checkpoint every system's reconstructions and the
+converted speech also get a predicted MOS (``utmos``).
 """
 from __future__ import annotations
 
@@ -57,6 +60,18 @@ def make_vc_pairs(utts: Sequence[ShardSample], n: int, seed: int) -> list[tuple[
         if src.speaker != prm.speaker:
             pairs.append((src, prm))
     return pairs
+
+
+def match_length(wav: np.ndarray, n: int, hop: int, what: str) -> np.ndarray:
+    """A codec's output ``[T']`` cut or zero-padded to the input's ``n`` samples, for sample-aligned metrics.
+
+    The codec decodes whole frames: with input padding (``pad_input``) its output is up to one hop longer
+    than the input, without it (the release's V1 framing) up to one hop shorter. A gap beyond one hop is
+    not framing but a bug, and an error rather than something PESQ or STOI should silently cut away.
+    """
+    if abs(len(wav) - n) > hop:
+        raise ValueError(f"{what}: {len(wav)} samples decoded for {n} input samples, more than one hop ({hop}) apart")
+    return wav[:n] if len(wav) >= n else np.pad(wav, (0, n - len(wav)))
 
 
 def _value(result) -> float | None:
@@ -126,7 +141,7 @@ def evaluate_codec(
         for u in utts:
             with rtf.measure() as m:
                 enc = model.encode(torch.from_numpy(u.audio)[None])
-                wav = model.decode(enc.codes, enc.timbre)[0, : len(u.audio)].numpy()
+                wav = match_length(model.decode(enc.codes, enc.timbre)[0].numpy(), len(u.audio), hp.hop_length, u.key)
                 m.audio_samples = len(u.audio)
             ours.append(wav.astype(np.float32))
     systems = {OURS: ours}
@@ -143,6 +158,12 @@ def evaluate_codec(
     recon, reasons = _reconstruction(systems, refs)
     for name, row in recon.items():
         row["bitrate_kbps"] = round(bitrates[name], 3)
+    utmos = build_metric("utmos", checkpoint=utmos_checkpoint)
+    for name, wavs in systems.items():
+        res = utmos.score_corpus(wavs)
+        recon[name]["utmos"] = _value(res)
+        if res.value is None:
+            reasons[f"{name}/utmos"] = res.reason
     recon[OURS]["rtf"] = _value(rtf.result())
     recon[OURS].update({"sample_rate": hp.sample_rate, "hop": hp.hop_length, "codebooks": sum(hp.codebooks.values())})
 
@@ -160,11 +181,13 @@ def evaluate_codec(
             # The control decodes the same source codes with the source's own timbre: codec artefacts
             # are common to both, so converted - control is what the timbre swap did.
             for timbre, into in ((prompt_timbre, converted), (enc.timbre, controls)):
-                out = model.convert_codes(enc.codes, timbre)
-                into.append(out[0, : len(src.audio)].numpy().astype(np.float32))
+                out = model.convert_codes(enc.codes, timbre)[0].numpy()
+                into.append(match_length(out, len(src.audio), hp.hop_length, src.key).astype(np.float32))
     vc = {"pairs": len(pairs)}
     notes = {"sim": "resemblyzer (sim_o/sim_src; *_own: the source decoded with its own timbre, the control); "
-                    "sim_wavlm when a checkpoint is configured"}
+                    "sim_o_wavlm: wavlm-base-plus-sv when a checkpoint is configured"}
+    if utmos.unavailable_reason is not None:
+        notes["utmos"] = f"unavailable: {utmos.unavailable_reason}"
     if pairs:
         from ns3.text.g2p import g2p
 
@@ -184,6 +207,7 @@ def evaluate_codec(
         vc["per_source"] = _value(per.score_corpus((s.audio, ph) for (s, _), ph in zip(pairs, ref_phones)))
         wer_res = wer.score_corpus((c, s.text) for (s, _), c in zip(pairs, converted))
         vc["wer"] = _value(wer_res)
+        vc["utmos"] = _value(utmos.score_corpus(converted))
         for key, res in (("wer", wer_res), ("per", per_res), ("sim_o_wavlm", wl), ("sim_o", sim_o), ("sim_src", sim_src),
                          ("f0_transfer", f0_res)):
             if res.value is None:

@@ -40,7 +40,10 @@ def _parse_set(items: list[str]) -> dict:
         if "=" not in item:
             raise typer.BadParameter(f"--set expects key=value, got {item!r}")
         k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
+        try:
+            out[k.strip()] = yaml.safe_load(v)
+        except yaml.YAMLError as e:
+            raise typer.BadParameter(f"--set {k.strip()}: {v!r} is not a YAML value ({e})") from None
     return out
 
 
@@ -71,7 +74,8 @@ def _run_flow(name: str) -> None:
 def main(
     params_file: Optional[Path] = typer.Option(None, "--params", help="params file (default: params.yaml in the project)"),
     profile: Optional[str] = typer.Option(None, "--profile", help="profile overlay from configs/<name>.yaml: mini | ci | paper"),
-    set_: list[str] = typer.Option([], "--set", help="override one knob, e.g. --set shard.workers=4 (repeatable)"),
+    set_: list[str] = typer.Option([], "--set", help="override one knob, e.g. --set shard.workers=4 (repeatable); "
+                                   "--set profile=paper is --profile paper (the other --set values apply on top)"),
 ) -> None:
     _state.update(params=params_file, profile=profile, overrides=_parse_set(set_))
 

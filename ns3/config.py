@@ -8,11 +8,12 @@ Library modules never import this file; builders and pipelines pass plain kwargs
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from ns3.tracking import PROJECT_ROOT
 
@@ -73,10 +74,18 @@ class CorpusConfig(_Section):
 
 
 class SplitConfig(_Section):
-    """Speaker counts (int >= 1) or fractions of speakers (0 < float < 1) held out per split."""
+    """Speaker counts (whole numbers >= 1) or fractions of speakers (0 < x < 1) held out per split."""
 
-    valid_speakers: float = Field(gt=0)
-    test_speakers: float = Field(gt=0)
+    valid_speakers: float
+    test_speakers: float
+
+    @field_validator("valid_speakers", "test_speakers")
+    @classmethod
+    def _count_or_fraction(cls, v: float) -> float:
+        # The shard stage reads x >= 1 as a count (int(x)): 1.5 would silently become 1 speaker.
+        if 0 < v < 1 or (math.isfinite(v) and v >= 1 and v == int(v)):
+            return v
+        raise ValueError("use a fraction of speakers in (0, 1) or a whole speaker count >= 1")
 
 
 class ShardConfig(_Section):
@@ -133,6 +142,12 @@ class CodecModelConfig(_Section):
     detach_prosody_content: bool = Field(description="decoder sees sg(prosody + content) as in the release")
     normalized_codes: bool = Field(description="unit-norm code vectors: bounded VQ losses (the release: false)")
     grl_coefficient: float = Field(ge=0)
+    grl_prosody_phone: bool = Field(description="the paper's gradient-reversed phone classifier on the prosody "
+                                    "codes (codec/grl_phone; not in the release)")
+    grl_content_f0: bool = Field(description="the paper's gradient-reversed F0 / voicing predictor on the content "
+                                 "codes (codec/grl_f0, codec/grl_uv; not in the release)")
+    codebook_restart_decay: float = Field(ge=0, lt=1, description="EMA decay of code usage for dead-code restarts "
+                                          "in training (0: no restarts)")
     anti_alias: bool = Field(description="anti-aliased SnakeBeta activations (the paper's); False is ~2.5x faster on CPU")
     timbre_speaker: bool = Field(description="the paper's speaker-ID classifier on the timbre vector (codec/speaker)")
     excitation: bool = Field(description="pitch-excited decoder: a harmonic source at the F0 predicted from the "
@@ -168,6 +183,17 @@ class OfficialCodecConfig(_Section):
     redecoder: str | None
     variant: Literal["v1", "v2"]
 
+    @model_validator(mode="after")
+    def _pairs(self):
+        # The import needs both halves; with one of them set the train stage would quietly train instead.
+        if bool(self.encoder) != bool(self.decoder):
+            given, missing = ("encoder", "decoder") if self.encoder else ("decoder", "encoder")
+            raise ValueError(f"codec.official.encoder and codec.official.decoder must be set together "
+                             f"(codec.official.{given} is set, codec.official.{missing} is not)")
+        if self.redecoder and not self.encoder:
+            raise ValueError("codec.official.redecoder needs codec.official.encoder and codec.official.decoder")
+        return self
+
 
 class CodecConfig(_Section):
     model: CodecModelConfig
@@ -182,7 +208,12 @@ class EvaluateConfig(_Section):
     samples: int = Field(ge=0, description="audio examples kept for the report")
     whisper_checkpoint: str | None = Field(description="local Whisper .pt for WER (None: WER unavailable)")
     wavlm_checkpoint: str | None = Field(description="local WavLM speaker-verification model dir for SIM")
-    utmos_checkpoint: str | None = Field(description="local UTMOS checkpoint")
+    utmos_checkpoint: str | None = Field(description="local SpeechMOS UTMOS22-strong .pt: the `utmos` of every "
+                                         "reconstruction and of the converted speech (None: not scored)")
+
+
+class TrackingConfig(_Section):
+    experiment: str = Field(min_length=1, description="MLflow experiment of every stage run (the report reads it)")
 
 
 class ReportConfig(_Section):
@@ -202,6 +233,7 @@ class Params(_Section):
     codec: CodecConfig
     evaluate: EvaluateConfig
     report: ReportConfig
+    tracking: TrackingConfig
     _root: Path = PrivateAttr(default=PROJECT_ROOT)
 
     @property
@@ -265,6 +297,38 @@ def default_params_path() -> Path:
     return local if local.exists() else PROJECT_ROOT / "params.yaml"
 
 
+def _profile_name(profile: str | None, overrides: dict[str, Any], file_profile: Any) -> str:
+    """The profile to apply: ``--profile``, else an override ``profile=X``, else the params file's own key.
+
+    A profile override selects the overlay; it cannot be a plain value set after the merge (that would label
+    the run with one profile while keeping another's values).
+    """
+    if "profile" in overrides:
+        chosen = overrides["profile"]
+        if not isinstance(chosen, str) or not chosen:
+            raise ConfigError(f"profile: expected a profile name (configs/<name>.yaml), got {chosen!r}")
+        if profile is not None and profile != chosen:
+            raise ConfigError(f"profile: --profile {profile} and --set profile={chosen} disagree; give one of them")
+        return chosen
+    return profile or file_profile or "mini"
+
+
+def _set_dotted(data: dict, dotted: str, value: Any) -> None:
+    """``data[a][b][c] = value`` for ``dotted`` = 'a.b.c'; missing sections are created (and then rejected
+    as unknown keys by validation), descending into a value that is not a section is an error naming it."""
+    parts = dotted.split(".")
+    if not all(parts):
+        raise ConfigError(f"{dotted!r}: not a dotted key (e.g. shard.workers)")
+    node = data
+    for i, p in enumerate(parts[:-1]):
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            where = ".".join(parts[: i + 1])
+            raise ConfigError(f"{dotted}: {where} is a value ({node!r}), not a section with keys; "
+                              f"set it directly, e.g. {where}=...")
+    node[parts[-1]] = value
+
+
 def load_params(
     path: str | Path | None = None,
     profile: str | None = None,
@@ -272,29 +336,27 @@ def load_params(
 ) -> Params:
     """params.yaml (+ profile overlay + dotted overrides) -> validated Params.
 
-    ``profile`` defaults to the file's own ``profile`` key; 'mini' is params.yaml itself, other profiles
-    are ``configs/<name>.yaml`` beside the params file. ``overrides`` maps dotted keys to values,
-    e.g. {"shard.workers": 4}. Relative paths resolve against the params file's folder.
+    ``profile`` defaults to the file's own ``profile`` key; every profile, the default 'mini' included, is the
+    overlay ``configs/<name>.yaml`` beside the params file ('mini' is params.yaml itself, so its overlay is
+    empty). ``overrides`` maps dotted keys to values, e.g. {"shard.workers": 4}, applied on top of the overlay;
+    an override ``profile`` picks the overlay as ``profile`` does. Relative paths resolve against the params
+    file's folder.
     """
     path = Path(path).resolve() if path else default_params_path()
     root = path.parent
     data = _read_yaml(path)
-    name = profile or data.get("profile", "mini")
-    source = str(path)
-    if name != "mini":
-        overlay_file = profile_path(name, root)
-        if not overlay_file.exists():
-            known = sorted(p.stem for p in (root / "configs").glob("*.yaml")) + ["mini"]
-            raise ConfigError(f"unknown profile {name!r}: no {overlay_file} (known: {', '.join(known)})")
-        data = _deep_merge(data, _read_yaml(overlay_file))
-        source += f" + {overlay_file}"
+    overrides = dict(overrides or {})
+    name = _profile_name(profile, overrides, data.get("profile"))
+    overrides.pop("profile", None)
+    overlay_file = profile_path(name, root)
+    if not overlay_file.exists():
+        known = sorted(p.stem for p in (root / "configs").glob("*.yaml"))
+        raise ConfigError(f"unknown profile {name!r}: no {overlay_file} (known: {', '.join(known) or 'none'})")
+    data = _deep_merge(data, _read_yaml(overlay_file))
+    source = f"{path} + {overlay_file}"
     data["profile"] = name
-    for dotted, value in (overrides or {}).items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
+    for dotted, value in overrides.items():
+        _set_dotted(data, dotted, value)
     try:
         params = Params.model_validate(data)
     except ValidationError as e:

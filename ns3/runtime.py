@@ -33,6 +33,17 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
     return max(1, cores // max(1, workers))
 
 
+def pin_torch_threads(n: int | None) -> None:
+    """Set torch's intra-op thread count in a worker (None: leave it). Idempotent, so concurrent
+    thread-pool workers that all pass the same ``threads_per_worker`` value agree."""
+    if n is None:
+        return
+    import torch
+
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(int(n))
+
+
 @contextmanager
 def torch_threads(n: int | None) -> Iterator[int]:
     """Run a block with ``n`` torch intra-op threads (None: leave as is); restores the previous count.

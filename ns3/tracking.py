@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_EXPERIMENT = "ns3"  # params.yaml's tracking.experiment; stages pass the configured name
 
 
 def _mlflow():
@@ -29,7 +30,7 @@ def default_tracking_uri(root: Path = PROJECT_ROOT) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root / 'mlflow.db').as_posix()}"
 
 
-def configure(experiment: str = "ns3", root: Path = PROJECT_ROOT) -> None:
+def configure(experiment: str = DEFAULT_EXPERIMENT, root: Path = PROJECT_ROOT) -> None:
     mlflow = _mlflow()
     uri = default_tracking_uri(root)
     mlflow.set_tracking_uri(uri)
@@ -71,14 +72,15 @@ def active() -> bool:
 
 
 @contextmanager
-def stage_run(name: str, params: dict | None = None, tags: dict | None = None, root: Path = PROJECT_ROOT) -> Iterator[Any]:
-    """Open a run for one stage: nested under the active (pipeline) run if there is one.
+def stage_run(name: str, params: dict | None = None, tags: dict | None = None, root: Path = PROJECT_ROOT,
+              experiment: str = DEFAULT_EXPERIMENT) -> Iterator[Any]:
+    """Open a run for one stage: nested under the active (pipeline) run if there is one, else in ``experiment``.
 
     Params are the stage's resolved config section, flattened to dotted keys (MLflow caps values at 6000 chars).
     """
     mlflow = _mlflow()
     if not mlflow.active_run():
-        configure(root=root)
+        configure(experiment, root=root)
     nested = mlflow.active_run() is not None
     with mlflow.start_run(run_name=name, nested=nested) as run:
         all_tags = {"ns3.stage": name, "git_commit": git_commit(root)}

@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger
 from ns3 import tracking
 from ns3.builders import aligner_settings
 from ns3.config import Params
-from pipelines.common import data_dir, log_stage_metrics, prefect_map, write_metrics
+from pipelines.common import data_dir, log_stage_metrics, prefect_map, worker_threads, write_metrics
 
 
 def _figures(shard, out_dir, references, n: int):
@@ -41,12 +41,14 @@ def align_flow(params: Params) -> dict:
     info = json.loads(data_dir(params, "raw", "corpus.json").read_text())
     config, schedule = aligner_settings(a, params.seed)
     out_dir = data_dir(params, "align")
-    with tracking.stage_run("align", params=a.model_dump(), root=params.root):
+    with tracking.stage_run("align", params=a.model_dump(), root=params.root, experiment=params.tracking.experiment):
         res = align_shards(
             shards, out_dir, backend=a.backend, config=config, schedule=schedule,
             max_train_utterances=a.max_train_utterances, voice=a.voice, pitch_method=a.pitch_method,
             reference_alignments=info.get("reference_alignments"), mfa_acoustic_model=a.mfa_acoustic_model,
             mfa_jobs=a.mfa_jobs, map_fn=prefect_map,
+            threads=worker_threads(params.shard.task_runner, params.shard.workers, params.shard.dask_address),
+            say=log.info,
         )
         write_metrics(params, "align", res.metrics)
         log_stage_metrics("align", {k: v for k, v in res.metrics.items() if k != "aligner_rounds"})

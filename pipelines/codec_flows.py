@@ -46,7 +46,8 @@ def run_train_codec(params: Params) -> dict:
 
     main = is_main_process()
     run_params = {"codec": params.codec.model_dump(), "seed": params.seed}
-    run = (tracking.stage_run("train_codec", params=run_params, tags=_variant_tags(params), root=params.root)
+    run = (tracking.stage_run("train_codec", params=run_params, tags=_variant_tags(params), root=params.root,
+                              experiment=params.tracking.experiment)
            if main else contextlib.nullcontext())
     with run:
         if params.codec.official.encoder:
@@ -83,7 +84,7 @@ def evaluate_codec_flow(params: Params) -> dict:
     e = params.evaluate
     out_dir = params.resolve("data") / "eval_codec"
     with tracking.stage_run("evaluate_codec", params={"evaluate": e.model_dump(), "codec": params.codec.model_dump()},
-                            tags=_variant_tags(params), root=params.root):
+                            tags=_variant_tags(params), root=params.root, experiment=params.tracking.experiment):
         result = evaluate_codec(
             codec_path(params), list_shards(data_dir(params, "shards"), "test"), out_dir,
             max_utterances=e.max_utterances, vc_pairs=e.vc_pairs, classic=e.classic_codecs, samples=e.samples,

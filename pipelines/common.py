@@ -29,6 +29,16 @@ def task_runner(kind: str, workers: int, dask_address: str | None = None):
     return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1})
 
 
+def worker_threads(kind: str, workers: int, dask_address: str | None = None) -> int | None:
+    """Torch threads per mapped task so that workers x threads <= this machine's cores.
+
+    A remote Dask cluster's workers are sized by whoever started it (None: leave torch's default there).
+    """
+    from ns3.runtime import threads_per_worker
+
+    return None if kind == "dask" and dask_address else threads_per_worker(workers)
+
+
 @task(retries=2, retry_delay_seconds=2, cache_policy=NONE, task_run_name="shard-work")
 def _apply(fn: Callable, item: Any) -> Any:
     return fn(item)

@@ -24,7 +24,8 @@ def corpus_flow(params: Params) -> dict:
     log = get_run_logger()
     c = params.corpus
     raw = data_dir(params, "raw")
-    with tracking.stage_run("corpus", params=c.model_dump(), tags={"ns3.profile": params.profile}, root=params.root):
+    with tracking.stage_run("corpus", params=c.model_dump(), tags={"ns3.profile": params.profile}, root=params.root,
+                            experiment=params.tracking.experiment):
         if c.source == "synth":
             s = c.synth
             res = synthesize_corpus(
@@ -72,7 +73,8 @@ def shard_flow(params: Params) -> dict:
         raise FileNotFoundError(f"{pointer} is missing: run `ns3 corpus` first")
     info = json.loads(pointer.read_text())
     c, s = params.corpus, params.shard
-    with tracking.stage_run("shard", params={"shard": s.model_dump(), "corpus": c.model_dump()}, root=params.root):
+    with tracking.stage_run("shard", params={"shard": s.model_dump(), "corpus": c.model_dump()}, root=params.root,
+                            experiment=params.tracking.experiment):
         read = read_corpus(info["layout"], info["root"], min_duration=c.min_duration, max_duration=c.max_duration,
                            **({"threshold_db": c.vad.threshold_db, "min_silence": c.vad.min_silence}
                               if info["layout"] == "librilight" else {}))

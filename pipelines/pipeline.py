@@ -40,7 +40,7 @@ def pipeline_flow(params: Params, stages: list[str] | None = None, use_dvc: bool
     wanted = {stage(s).name for s in stages} if stages else set(STAGE_NAMES)  # KeyError names the known stages
     repo = _dvc_repo(params.root) if use_dvc else None
     done: dict[str, str] = {}
-    tracking.configure(root=params.root)
+    tracking.configure(params.tracking.experiment, root=params.root)
     import mlflow
 
     with mlflow.start_run(run_name=f"pipeline-{params.profile}") as run:

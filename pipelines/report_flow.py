@@ -15,7 +15,7 @@ def _training_curves(params: Params):
 
     uri = tracking.default_tracking_uri(params.root)
     client = mlflow.MlflowClient(uri)
-    exp = client.get_experiment_by_name("ns3")
+    exp = client.get_experiment_by_name(params.tracking.experiment)
     if exp is None:
         return None
     runs = client.search_runs([exp.experiment_id], filter_string=(
@@ -37,11 +37,13 @@ def report_flow(params: Params) -> dict:
     log = get_run_logger()
     r = params.report
     out_dir = params.resolve("reports") / "codec"
-    with tracking.stage_run("report", params=r.model_dump(), tags={"ns3.variant": params.variant}, root=params.root):
+    with tracking.stage_run("report", params=r.model_dump(), tags={"ns3.variant": params.variant}, root=params.root,
+                            experiment=params.tracking.experiment):
         results = collect_from_files([params.resolve("data") / "eval_codec" / "eval_codec.json"])
         if r.from_mlflow:
             here = {x.name for x in results}
-            others = [x for x in collect_from_mlflow(tracking.default_tracking_uri(params.root)) if x.name not in here]
+            uri = tracking.default_tracking_uri(params.root)
+            others = [x for x in collect_from_mlflow(uri, params.tracking.experiment) if x.name not in here]
             results += others
             log.info("report: %d variant(s) from MLflow: %s", len(others), [x.name for x in others])
         curves = _training_curves(params)

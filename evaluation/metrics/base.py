@@ -116,6 +116,15 @@ def check_waveform(wav: np.ndarray, what: str = "waveform") -> np.ndarray:
     return a
 
 
+def check_same_length(reference: np.ndarray, degraded: np.ndarray, metric: str) -> None:
+    """Sample-aligned metrics (PESQ, STOI) compare the two signals sample by sample: a length mismatch is
+    the caller's misalignment, and truncating it away here would hide it. Callers align explicitly
+    (e.g. ``evaluation.codec_eval.match_length`` for a codec's whole-frame output)."""
+    if len(reference) != len(degraded):
+        raise ValueError(f"{metric}: reference has {len(reference)} samples, degraded {len(degraded)}; "
+                         "align the two signals before scoring (trim or pad explicitly where they are produced)")
+
+
 def mean_of_available(name: str, values: Sequence[MetricValue]) -> CorpusResult:
     """Default corpus aggregation: arithmetic mean over the utterances that have a value."""
     values = list(values)

@@ -2,9 +2,10 @@
 
 ``pesq`` returns MOS-LQO: P.862.2 for wide-band, the P.862.1 mapping for narrow-band. Amphion's codec
 table used ``pypesq``, which returns *raw* narrow-band PESQ, so ``pesq_nb_raw`` inverts the P.862.1
-mapping to make our numbers comparable with that column (notes/evaluation.md §5). Signals are trimmed
-to the shorter length. P.862 refuses silent or sub-quarter-second input; that utterance is reported
-unavailable with the library's message instead of a number.
+mapping to make our numbers comparable with that column (notes/evaluation.md §5). Both signals must
+have the same length (a ValueError names both otherwise): the caller aligns them, PESQ does not guess.
+P.862 refuses silent or sub-quarter-second input; that utterance is reported unavailable with the
+library's message instead of a number.
 """
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import SAMPLE_RATE, MetricValue, PairwiseMetric, register
+from .base import SAMPLE_RATE, MetricValue, PairwiseMetric, check_same_length, register
 
 
 def trim_to_common_length(reference: np.ndarray, degraded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Truncate both ``[T]`` signals to the shorter one (the reference toolkits' "cut" alignment)."""
+    """Truncate both ``[T]`` signals to the shorter one (the reference toolkits' "cut" alignment; MSTFT and
+    F0 RMSE use it, the sample-aligned PESQ and STOI refuse mismatched lengths instead)."""
     n = min(len(reference), len(degraded))
     return reference[:n], degraded[:n]
 
@@ -41,11 +43,11 @@ class PESQ(PairwiseMetric):
     def _mos(self, reference: np.ndarray, degraded: np.ndarray) -> float | str:
         from pesq import PesqError, pesq
 
-        ref, deg = trim_to_common_length(reference, degraded)
-        if not ref.any() or not deg.any():  # pesq would divide by a zero peak before refusing it
+        check_same_length(reference, degraded, self.name)
+        if not reference.any() or not degraded.any():  # pesq would divide by a zero peak before refusing it
             return "PESQ cannot score this pair: a signal is all zeros"
         try:
-            return float(pesq(self.sample_rate, ref, deg, self.mode))
+            return float(pesq(self.sample_rate, reference, degraded, self.mode))
         except PesqError as e:  # NoUtterancesError, BufferTooShortError, ...
             msg = e.args[0].decode() if e.args and isinstance(e.args[0], bytes) else str(e)
             return f"PESQ cannot score this pair: {type(e).__name__}: {msg}"

@@ -1,7 +1,8 @@
 """STOI (Taal et al. 2011) and its extended variant through ``pystoi``.
 
 pystoi resamples to 10 kHz and drops silent frames; when too little speech is left it warns and
-returns 1e-5. That sentinel is not a score, so we report the utterance unavailable instead.
+returns 1e-5. That sentinel is not a score, so we report the utterance unavailable instead. Both signals
+must have the same length (a ValueError names both otherwise); pystoi itself would refuse them.
 """
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ import warnings
 
 import numpy as np
 
-from .base import SAMPLE_RATE, MetricValue, PairwiseMetric, register
-from .pesq_metric import trim_to_common_length
+from .base import SAMPLE_RATE, MetricValue, PairwiseMetric, check_same_length, register
 
 
 @register("stoi")
@@ -27,10 +27,11 @@ class STOI(PairwiseMetric):
     def _score(self, reference: np.ndarray, degraded: np.ndarray) -> MetricValue:
         from pystoi import stoi
 
-        ref, deg = trim_to_common_length(reference, degraded)
+        check_same_length(reference, degraded, self.name)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            value = stoi(ref.astype(np.float64), deg.astype(np.float64), self.sample_rate, extended=self.extended)
+            value = stoi(reference.astype(np.float64), degraded.astype(np.float64), self.sample_rate,
+                         extended=self.extended)
         for w in caught:
             if "Not enough STFT frames" in str(w.message):
                 return MetricValue.unavailable("STOI: too little non-silent speech left for its 384 ms analysis segments")

@@ -14,8 +14,14 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from .collect import OUR_CODEC, VariantResult
-from .reference import PAPER, PAPER_BOTTLENECK, PAPER_DETAIL, PAPER_PROSODY, PaperAblation
+from .reference import PAPER, PAPER_BOTTLENECK, PAPER_DETAIL, PAPER_PROSODY, PAPER_VC_SIM_MODEL, PaperAblation
 from .table import Cell, Table, na
+
+# Speaker-similarity rows name their model; the paper's Sim-O (T15, a VC protocol) is only beside the same model's.
+RESEMBLYZER = "Resemblyzer"  # sim_o, sim_src, sim_*_own (evaluation/metrics/sim_resemblyzer.py)
+WAVLM = PAPER_VC_SIM_MODEL  # sim_o_wavlm (evaluation/metrics/sim_wavlm.py)
+SIM_WAVLM = f"VC Sim-O ({WAVLM}) ↑"
+SIM_RESEMBLYZER = f"VC Sim-O ({RESEMBLYZER}) ↑"
 
 AGREES, DISAGREES = "✓", "✗"
 COLUMNS = ["Metric", "Ours ({a})", "Ours ({b})", "Paper ({a})", "Paper ({b})", "Expected", "Ours moves that way"]
@@ -52,7 +58,8 @@ ABLATIONS: tuple[AblationSpec, ...] = (
     AblationSpec(
         "ablation_information_bottleneck", "Information bottleneck (paper Table 15)", "information_bottleneck",
         True, False, "with", "without",
-        (AblationMetric("sim_o", "VC Sim-O ↑", "vc", True, True, "sim_o"),
+        (AblationMetric("sim_o_wavlm", SIM_WAVLM, "vc", True, True, "sim_o"),
+         AblationMetric("sim_o", SIM_RESEMBLYZER, "vc", True, True),
          AblationMetric("pesq", "PESQ ↑"),
          AblationMetric("stoi", "STOI ↑")),
         PAPER_BOTTLENECK, "dvc exp run -S codec.model.information_bottleneck=false",
@@ -75,7 +82,8 @@ ABLATIONS: tuple[AblationSpec, ...] = (
          AblationMetric("pesq", "PESQ ↑"),
          AblationMetric("stoi", "STOI ↑"),
          AblationMetric("mcd", "MCD ↓", higher_is_better=False),
-         AblationMetric("sim_o", "VC Sim-O ↑", "vc")),
+         AblationMetric("sim_o_wavlm", SIM_WAVLM, "vc"),
+         AblationMetric("sim_o", SIM_RESEMBLYZER, "vc")),
         PAPER_PROSODY, "dvc exp run -S codec.model.prosody_input=v2",
     ),
 )

@@ -56,7 +56,9 @@ class PaperVCRow:
     source: str = "T14"
 
 
-# T14 (Appendix B.3). Sim-O there uses wavlm-base-plus-sv; WER uses HuBERT-large CTC.
+# T14 (Appendix B.3). Sim-O there uses wavlm-base-plus-sv (footnote 15, the HF x-vector model, not the
+# WavLM-TDNN of the TTS tables); WER uses HuBERT-large CTC.
+PAPER_VC_SIM_MODEL = "WavLM-base-plus-sv"
 PAPER_VC: tuple[PaperVCRow, ...] = (
     PaperVCRow("Ground Truth", None, 3.25),
     PaperVCRow("YourTTS", 0.72, 10.1),

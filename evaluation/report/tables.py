@@ -1,7 +1,8 @@
 """Paper-layout tables from evaluated variants: codec reconstruction (T13) and zero-shot VC (T14).
 
 Our rows come first, then the paper's rows, so a reader sees our number and the paper's side by side.
-The ablation tables live in ``ablation``; ``build_tables`` assembles all of them.
+Every speaker-similarity column names the model that produced it: a number sits beside the paper's only
+in the paper's model's column. The ablation tables live in ``ablation``; ``build_tables`` assembles all of them.
 """
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .ablation import ABLATIONS, AblationSpec, build_ablation_table, pick_baseline
+from .ablation import ABLATIONS, RESEMBLYZER, WAVLM, AblationSpec, build_ablation_table, pick_baseline
 from .collect import OUR_CODEC, VariantResult
 from .reference import PAPER, PAPER_CODEC, PAPER_VC
 from .table import Cell, Table, na
 
 CODEC_COLUMNS = ["System", "Source", "Sampling rate (kHz)", "Hop", "Codebooks", "Bitrate (kbps)",
-                 "PESQ ↑", "STOI ↑", "MSTFT ↓", "MCD ↓", "F0 RMSE (cents) ↓"]
-VC_METRICS = ("sim", "sim_o", "sim_src", "wer", "per", "f0_transfer")  # metric_notes keys shown under the VC table
-VC_COLUMNS = ["System", "Source", "Sim-O ↑", "WER (%) ↓", "PER (%) ↓", "Sim to source ↓", "Sim-O, own timbre",
+                 "PESQ ↑", "STOI ↑", "MSTFT ↓", "MCD ↓", "F0 RMSE (cents) ↓", "UTMOS ↑"]
+# metric_notes keys shown under the VC table
+VC_METRICS = ("sim", "sim_o", "sim_o_wavlm", "sim_src", "wer", "per", "f0_transfer")
+VC_COLUMNS = ["System", "Source", f"Sim-O ({WAVLM}) ↑", f"Sim-O ({RESEMBLYZER}) ↑", "WER (%) ↓", "PER (%) ↓",
+              "UTMOS ↑", f"Sim to source ({RESEMBLYZER}) ↓", f"Sim-O, own timbre ({RESEMBLYZER})",
               "F0 transfer ↑"]
 
 
@@ -85,17 +88,20 @@ def build_codec_table(results: Sequence[VariantResult], baseline: VariantResult,
                    _metric(result, "reconstruction", system, "stoi", 2),
                    _metric(result, "reconstruction", system, "mstft", 2),
                    _metric(result, "reconstruction", system, "mcd", 2),
-                   _metric(result, "reconstruction", system, "f0_rmse", 0)])
+                   _metric(result, "reconstruction", system, "f0_rmse", 0),
+                   _metric(result, "reconstruction", system, "utmos", 2)])
     for row in PAPER_CODEC:
         table.add([Cell(row.system), Cell(f"paper {row.source}, {row.origin}"), Cell(float(row.sample_rate_khz), 0),
                    Cell(row.hop), Cell(row.codebooks), Cell(row.bitrate_kbps, 1), Cell(row.pesq, 2),
-                   Cell(row.stoi, 2), Cell(row.mstft, 2), Cell(row.mcd, 2), Cell()], kind="paper")
+                   Cell(row.stoi, 2), Cell(row.mstft, 2), Cell(row.mcd, 2), Cell(), Cell()], kind="paper")
     utts = baseline.value("reconstruction", OUR_CODEC, "utterances")
     table.notes += [
         f"Our PESQ column is `{pesq_key}`; the paper does not state its PESQ flavour (Amphion's scripts use raw "
         "narrow-band PESQ), so compare trends rather than absolute values.",
         "F0 RMSE: cents on frames voiced in both signals (WORLD); the paper does not report it, but STOI and "
         "mel distances barely notice a reconstruction that has lost its intonation.",
+        "UTMOS: predicted naturalness (UTMOS22 strong, 1-5) of each system's reconstructions; the paper's codec "
+        "table has none.",
         f"Paper rows: {PAPER}, transcribed. The paper's test set is not named; ours is "
         + (f"{int(utts)} utterances." if utts else "the evaluate stage's test set."),
     ]
@@ -104,7 +110,8 @@ def build_codec_table(results: Sequence[VariantResult], baseline: VariantResult,
 
 
 def build_vc_table(results: Sequence[VariantResult], baseline: VariantResult) -> Table:
-    """T14 layout: our codec's zero-shot VC per variant (Sim-O, WER, plus PER and Sim to source), then the paper."""
+    """T14 layout: our codec's zero-shot VC per variant (Sim-O per speaker model, WER, plus PER, UTMOS and Sim to
+    source), then the paper, whose Sim-O lands in its own model's column."""
     table = Table("zero_shot_vc", "Zero-shot voice conversion (paper Table 14 layout)", list(VC_COLUMNS))
     ordered = [baseline, *(r for r in results if r is not baseline)]
     several = len(results) > 1
@@ -112,16 +119,18 @@ def build_vc_table(results: Sequence[VariantResult], baseline: VariantResult) ->
     for result in ordered:
         for system in systems:
             table.add([Cell(_system_label(system, result, several)), Cell(f"ours ({result.name})"),
+                       _metric(result, "vc", system, "sim_o_wavlm", 2),
                        _metric(result, "vc", system, "sim_o", 2),
                        _metric(result, "vc", system, "wer", 2, scale=100.0),
                        _metric(result, "vc", system, "per", 2, scale=100.0),
+                       _metric(result, "vc", system, "utmos", 2),
                        _metric(result, "vc", system, "sim_src", 2),
                        _metric(result, "vc", system, "sim_o_own", 2),
                        _metric(result, "vc", system, "f0_transfer", 2)])
     for row in PAPER_VC:
         table.add([Cell(row.system), Cell(f"paper {row.source}"),
-                   Cell(row.sim_o, 2) if row.sim_o is not None else Cell(),
-                   Cell(row.wer_percent, 2) if row.wer_percent is not None else Cell(), Cell(), Cell(), Cell(),
+                   Cell(row.sim_o, 2) if row.sim_o is not None else Cell(), Cell(),
+                   Cell(row.wer_percent, 2) if row.wer_percent is not None else Cell(), Cell(), Cell(), Cell(), Cell(),
                    Cell()],
                   kind="paper")
     sim = baseline.metric_notes.get("sim")
@@ -131,8 +140,11 @@ def build_vc_table(results: Sequence[VariantResult], baseline: VariantResult) ->
         "codes decoded with the source's own timbre; Sim-O above it is what the timbre swap gained.",
         "F0 transfer: slope of the converted speech's median log-F0 shift (against the control) on the "
         "prompt - source gap; 1 = the prompt's pitch register, 0 = the source's.",
-        f"Our similarity model: {sim or 'see the evaluate stage notes'}. The paper uses wavlm-base-plus-sv on "
-        "VCTK and HuBERT-CTC WER, so absolute values are not directly comparable.",
+        f"Each Sim-O column names its speaker model. The paper's rows are {WAVLM} (T14, on VCTK), the model of "
+        f"our {WAVLM} column (n/a without evaluate.wavlm_checkpoint); {RESEMBLYZER} is an offline stand-in whose "
+        "numbers are not comparable with the paper's. The paper's WER is HuBERT-CTC, ours Whisper.",
+        f"Our similarity models: {sim or 'see the evaluate stage notes'}.",
+        "UTMOS: predicted naturalness (UTMOS22 strong, 1-5) of the converted speech.",
         f"Paper rows: {PAPER}, transcribed.",
     ]
     table.notes += [f"{k}: {v}" for k, v in sorted(baseline.metric_notes.items()) if k in VC_METRICS and k != "sim"]

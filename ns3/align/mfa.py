@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -56,7 +56,7 @@ def word_token(text: str, phones: Sequence[str]) -> str:
     return tok or "".join(phones)
 
 
-def export_corpus(utterances: Sequence[MFAUtterance], corpus_dir: str | Path, dictionary_path: str | Path) -> dict[str, int]:
+def export_corpus(utterances: Iterable[MFAUtterance], corpus_dir: str | Path, dictionary_path: str | Path) -> dict[str, int]:
     """Write MFA's corpus layout and a pronunciation dictionary. Returns {word: pronunciations}.
 
     Dictionary lines are ``word<TAB>p1 p2 ...``; a word espeak pronounced differently in different
@@ -98,15 +98,24 @@ def mfa_command(corpus_dir: Path, dictionary_path: Path, output_dir: Path, work_
     return [executable, "align", str(corpus_dir), str(dictionary_path), str(acoustic_model), str(output_dir), *common]
 
 
-def run_mfa(utterances: Sequence[MFAUtterance], work_dir: str | Path, acoustic_model: str | Path | None = None,
+def run_mfa(utterances: Iterable[MFAUtterance], work_dir: str | Path, acoustic_model: str | Path | None = None,
             num_jobs: int = 2, executable: str = "mfa", timeout_s: float | None = None) -> dict[str, Alignment]:
     """Align ``utterances`` with MFA; returns {key: Alignment}. Utterances MFA could not align are absent
-    (the caller records them as failed). Raises ``MFAError`` with the install hint when MFA is missing."""
+    (the caller records them as failed). Raises ``MFAError`` with the install hint when MFA is missing.
+    ``utterances`` may be a generator: each is written to MFA's corpus folder and only its key, speaker
+    and length are kept, so a corpus's audio is never held at once."""
     exe = find_mfa(executable)
     work_dir = Path(work_dir)
     corpus, dictionary, output = work_dir / "corpus", work_dir / "dictionary.txt", work_dir / "textgrids"
     shutil.rmtree(corpus, ignore_errors=True)
-    export_corpus(utterances, corpus, dictionary)
+    index: dict[str, tuple[str, int]] = {}
+
+    def recorded():
+        for u in utterances:
+            index[u.key] = (u.speaker, len(u.audio))
+            yield u
+
+    export_corpus(recorded(), corpus, dictionary)
     cmd = mfa_command(corpus, dictionary, output, work_dir / "mfa_tmp", acoustic_model, num_jobs, exe)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
@@ -115,15 +124,15 @@ def run_mfa(utterances: Sequence[MFAUtterance], work_dir: str | Path, acoustic_m
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout or "")[-2000:]
         raise MFAError(f"mfa failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
-    return read_mfa_output(output, utterances)
+    return read_mfa_output(output, index)
 
 
-def read_mfa_output(output_dir: str | Path, utterances: Sequence[MFAUtterance]) -> dict[str, Alignment]:
-    """Read ``<output_dir>/<speaker>/<key>.TextGrid`` for each utterance (missing ones are skipped)."""
+def read_mfa_output(output_dir: str | Path, index: dict[str, tuple[str, int]]) -> dict[str, Alignment]:
+    """Read ``<output_dir>/<speaker>/<key>.TextGrid`` for each ``{key: (speaker, samples)}`` (missing ones are skipped)."""
     output_dir = Path(output_dir)
     out = {}
-    for u in utterances:
-        tg = output_dir / u.speaker / f"{u.key}.TextGrid"
+    for key, (speaker, samples) in index.items():
+        tg = output_dir / speaker / f"{key}.TextGrid"
         if tg.exists():
-            out[u.key] = read_textgrid(tg, num_frames=num_frames(len(u.audio)))
+            out[key] = read_textgrid(tg, num_frames=num_frames(samples))
     return out

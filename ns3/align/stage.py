@@ -2,10 +2,13 @@
 
 Three phases, each a plain function so an orchestrator can map the per-shard ones in parallel
 (one call per shard, never per utterance):
-  1. ``scan_shard``   (per train shard): G2P + F0 statistics -> ``ShardScan``
-  2. ``train_builtin`` (once): flat-start aligner on the train split's utterances
+  1. ``scan_shard``   (per train shard): G2P + F0 statistics -> ``ShardScan`` (keys and
+     pronunciations only: no audio travels back to the driver)
+  2. ``train_builtin`` (once): flat-start aligner on a bounded, seeded sample of the train split,
+     whose audio is read back from the shards (memory set by ``max_train_utterances``, not the corpus)
   3. ``align_shard``  (per shard, every split): align, F0/UV/normalised log-F0, write the output tar
-``align_shards`` runs them in order in one process. Output tar members per utterance (same
+``align_shards`` runs them in order; the per-shard phases pin torch to ``threads`` intra-op threads so
+that workers x threads stays within the cores. Output tar members per utterance (same
 ``__key__`` as the input shard): ``phones.json``, ``labels.npy`` (int16 frame phone ids), ``f0.npy``,
 ``uv.npy``, ``lf0n.npy``. Counts reconcile per shard: utterances in = aligned + failed.
 """
@@ -31,6 +34,7 @@ from ns3.align.types import Alignment
 from ns3.align.viterbi import AlignmentError
 from ns3.audio import num_frames
 from ns3.data.pitch import PITCH_STATS_FILE, PitchStatsAccumulator, SpeakerPitchStats, extract_pitch, normalise_log_f0
+from ns3.runtime import pin_torch_threads
 from ns3.text.g2p import G2PError, Pronunciation, g2p
 from ns3.text.inventory import PhoneInventory, UnknownReport
 
@@ -62,11 +66,19 @@ def load_reference_alignments(path: str | Path) -> dict[str, list[dict]]:
 
 
 # --- phase 1 -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScannedUtterance:
+    """What training needs to know about an utterance before reading its audio again."""
+
+    key: str
+    speaker: str
+    pron: Pronunciation
+
+
 @dataclass
 class ShardScan:
-    shard: str
-    utterances: list[AlignerUtterance]
-    speakers: dict[str, str]  # key -> speaker
+    shard: str  # the shard's path
+    utterances: list[ScannedUtterance]
     pitch: PitchStatsAccumulator
     failures: list[dict]
     unknown: UnknownReport
@@ -78,10 +90,12 @@ def _iter(shard_path: Path):
     return iter_shard(shard_path)
 
 
-def scan_shard(shard_path: str | Path, inventory: PhoneInventory, voice: str = "en-us", pitch_method: str = "dio") -> ShardScan:
+def scan_shard(shard_path: str | Path, inventory: PhoneInventory, voice: str = "en-us", pitch_method: str = "dio",
+               threads: int | None = None) -> ShardScan:
     """G2P every utterance of a (train) shard and accumulate its speakers' voiced log-F0 statistics."""
+    pin_torch_threads(threads)
     shard_path = Path(shard_path)
-    scan = ShardScan(shard_path.name, [], {}, PitchStatsAccumulator(), [], UnknownReport())
+    scan = ShardScan(str(shard_path), [], PitchStatsAccumulator(), [], UnknownReport())
     for s in _iter(shard_path):
         try:
             pron = g2p(s.text, voice)
@@ -89,20 +103,46 @@ def scan_shard(shard_path: str | Path, inventory: PhoneInventory, voice: str = "
             scan.failures.append({"key": s.key, "shard": shard_path.name, "reason": "g2p", "detail": str(e)})
             continue
         inventory.encode(pron.phones, scan.unknown, s.key)
-        scan.utterances.append(AlignerUtterance(s.key, s.audio, pron))
-        scan.speakers[s.key] = s.speaker
+        scan.utterances.append(ScannedUtterance(s.key, s.speaker, pron))
         scan.pitch.add(s.speaker, extract_pitch(s.audio, method=pitch_method))
     return scan
 
 
 # --- phase 2 -------------------------------------------------------------------------------------
-def train_builtin(scans: Sequence[ShardScan], inventory: PhoneInventory, config: AlignerConfig, schedule: TrainSchedule,
-                  max_utterances: int | None = None, seed: int = 0) -> AlignerModel:
-    utts = [u for sc in scans for u in sc.utterances]
+def training_sample(scans: Sequence[ShardScan], max_utterances: int | None, seed: int = 0) -> dict[str, list[ScannedUtterance]]:
+    """A seeded sample of at most ``max_utterances`` scanned utterances, grouped by shard path (None: all)."""
+    utts = [(sc.shard, u) for sc in scans for u in sc.utterances]
     if max_utterances is not None and len(utts) > max_utterances:
         rng = np.random.default_rng(seed)
         utts = [utts[i] for i in sorted(rng.choice(len(utts), max_utterances, replace=False))]
-    return train_aligner(utts, inventory, config, schedule)
+    sample: dict[str, list[ScannedUtterance]] = {}
+    for shard, u in utts:
+        sample.setdefault(shard, []).append(u)
+    return sample
+
+
+def read_training_audio(sample: dict[str, list[ScannedUtterance]]) -> list[AlignerUtterance]:
+    """Decode the sampled utterances' audio from their shards (only those: the rest are skipped undecoded)."""
+    from ns3.audio import decode_audio_bytes
+    from ns3.data.shards import iter_tar_groups
+
+    out = []
+    for shard, utts in sample.items():
+        wanted = {u.key: u for u in utts}
+        for key, parts in iter_tar_groups(shard):
+            if key in wanted:
+                out.append(AlignerUtterance(key, decode_audio_bytes(parts["flac"]), wanted.pop(key).pron))
+        if wanted:
+            raise ValueError(f"{shard}: {len(wanted)} scanned utterance(s) vanished, e.g. {next(iter(wanted))!r}; "
+                             "the shard changed during the align stage (re-run `ns3 shard`, then `ns3 align`)")
+    return out
+
+
+def train_builtin(scans: Sequence[ShardScan], inventory: PhoneInventory, config: AlignerConfig, schedule: TrainSchedule,
+                  max_utterances: int | None = None, seed: int = 0,
+                  progress: Callable[[dict], None] | None = None) -> AlignerModel:
+    utts = read_training_audio(training_sample(scans, max_utterances, seed))
+    return train_aligner(utts, inventory, config, schedule, progress=progress)
 
 
 # --- phase 3 -------------------------------------------------------------------------------------
@@ -142,9 +182,11 @@ def align_shard(
     references: dict[str, list[dict]] | None = None,
     voice: str = "en-us",
     pitch_method: str = "dio",
+    threads: int | None = None,
 ) -> ShardAlignResult:
     """Align one shard (built-in ``aligner`` or ``precomputed`` alignments, e.g. from MFA) and write
     ``<out_dir>/<shard name>`` atomically. Utterances that fail are listed with a reason."""
+    pin_torch_threads(threads)
     shard_path, out_dir = Path(shard_path), Path(out_dir)
     if isinstance(aligner, (str, Path)):
         aligner = AlignerModel.load(aligner)
@@ -246,6 +288,8 @@ def align_shards(
     mfa_acoustic_model: str | Path | None = None,
     mfa_jobs: int = 2,
     map_fn: Callable[[Callable, list], list] | None = None,
+    threads: int | None = None,
+    say: Callable[[str], None] = log.info,
 ) -> AlignStageResult:
     """G2P, train the aligner on the train shards, align every shard, write outputs and metrics.
 
@@ -253,6 +297,9 @@ def align_shards(
     ``reference_alignments``: optional JSON-lines timings used only for scoring.
     ``map_fn(fn, items)``: runs the per-shard phases (scan, align); an orchestrator passes its task runner's map.
     The aligner goes to the per-shard workers as a checkpoint path, so process and cluster runners work too.
+    ``threads``: torch intra-op threads in each per-shard call (``ns3.runtime.threads_per_worker``); None leaves
+    torch's default, which oversubscribes the cores as soon as two workers run at once.
+    ``say``: one line per phase and per aligner round (the flow passes its run logger).
     """
     map_fn = map_fn or (lambda fn, items: [fn(x) for x in items])
     from ns3 import tracking
@@ -277,7 +324,16 @@ def align_shards(
     inventory_path = inventory.save(out_dir / INVENTORY_FILE)
     references = load_reference_alignments(reference_alignments) if reference_alignments else None
 
-    scans = map_fn(partial(scan_shard, inventory=inventory, voice=voice, pitch_method=pitch_method), train)
+    import torch
+
+    # A thread runner's workers share this process's torch thread count: restore it after each map, so the
+    # aligner's training here gets every core back.
+    own_threads = torch.get_num_threads()
+    t0 = time.perf_counter()
+    scans = map_fn(partial(scan_shard, inventory=inventory, voice=voice, pitch_method=pitch_method, threads=threads), train)
+    say(f"align: scanned {len(train)} train shard(s), {sum(len(sc.utterances) for sc in scans)} utterances, "
+        f"in {time.perf_counter() - t0:.0f} s")
+    pin_torch_threads(own_threads)
     unknown = UnknownReport()
     for sc in scans:
         unknown.merge(sc.unknown)
@@ -290,26 +346,35 @@ def align_shards(
     t0 = time.perf_counter()
     model, checkpoint, precomputed, history = None, None, None, []
     if backend == "builtin":
-        model = train_builtin(scans, inventory, config, schedule, max_train_utterances, schedule.seed)
+        def progress(r: dict) -> None:
+            say(f"align: aligner round {r['round']}/{schedule.rounds} on {r['utterances']} utterances: frame accuracy "
+                f"{r['frame_acc']:.3f}, relabelled {r['relabelled']:.3f} ({r['seconds']:.0f} s)")
+
+        model = train_builtin(scans, inventory, config, schedule, max_train_utterances, schedule.seed, progress)
         history = getattr(model, "history", [])
         checkpoint = model.save(out_dir / CHECKPOINT_FILE)
     else:
         from ns3.align.mfa import MFAUtterance, run_mfa
 
-        utts = []
-        for p in shard_paths:
-            for s in _iter(p):
-                try:
-                    utts.append(MFAUtterance(s.key, s.speaker, s.audio, g2p(s.text, voice)))
-                except G2PError:
-                    pass  # recorded as a g2p failure by align_shard
-        precomputed = run_mfa(utts, out_dir / "mfa_work", mfa_acoustic_model, mfa_jobs)
+        def utterances():  # a generator: MFA's corpus is written one file at a time, never held in memory
+            for p in shard_paths:
+                for s in _iter(p):
+                    try:
+                        yield MFAUtterance(s.key, s.speaker, s.audio, g2p(s.text, voice))
+                    except G2PError:
+                        pass  # recorded as a g2p failure by align_shard
+
+        precomputed = run_mfa(utterances(), out_dir / "mfa_work", mfa_acoustic_model, mfa_jobs)
     train_seconds = time.perf_counter() - t0
 
+    t0 = time.perf_counter()
     results = map_fn(partial(align_shard, out_dir=out_dir, inventory=inventory, pitch_stats=pitch_stats,
                              aligner=checkpoint, precomputed=precomputed, references=references, voice=voice,
-                             pitch_method=pitch_method), shard_paths)
+                             pitch_method=pitch_method, threads=threads), shard_paths)
+    pin_torch_threads(own_threads)
     failures = [f for r in results for f in r.failures]
+    say(f"align: aligned {sum(r.aligned for r in results)}/{sum(r.utterances for r in results)} utterances in "
+        f"{len(results)} shard(s) in {time.perf_counter() - t0:.0f} s")
     for r in results:
         if r.split != "train":  # train symbols were counted while scanning
             unknown.merge(r.unknown)

@@ -204,7 +204,7 @@ def train_codec(spec: CodecTrainSpec, data: CodecTrainingData) -> CodecTrainOutp
         raise RuntimeError(f"codec training stopped: {result.message}; the last good checkpoint is {result.checkpoint}")
     checkpoint = spec.out_dir / CODEC_FILE
     summary = {"steps": result.steps, "resumed_from": result.resumed_from, "minutes": round(minutes, 2),
-               "stopped_reason": result.stopped_reason, "train_utterances": data.labelled_utterances,
+               "minutes_total": round(solver.minutes_trained(), 2), "stopped_reason": result.stopped_reason, "train_utterances": data.labelled_utterances,
                "missing_labels": data.missing_labels, "world_size": dist.world_size,
                "params_m": round(sum(p.numel() for p in generator.parameters()) / 1e6, 3),
                **{k: v for k, v in result.final_metrics.items() if isinstance(v, float) and math.isfinite(v)}}

@@ -127,6 +127,10 @@ class BaseSolver:
         self.epoch = 0
         self.batch_in_epoch = 0
         self.resumed_from = 0
+        # Training wall time is a budget over the whole run, like max_steps: it is saved with the state,
+        # so raising ``max_minutes`` from 20 to 25 and resuming trains about 5 more minutes.
+        self.minutes_before = 0.0  # trained before this process's run (from the checkpoint)
+        self._run_start: float | None = None
         seed_everything(seed + self.dist.rank)  # per-rank training randomness; overwritten by a resume
         if (self.out_dir / LAST).exists():
             self.load(self.out_dir / LAST)
@@ -189,7 +193,7 @@ class BaseSolver:
         main = self.dist.is_main
         for m in self._models.values():
             m.train()
-        start_time = time.monotonic()
+        self._run_start = time.monotonic()
         window: dict[str, list[float]] = {}
         last_logged: dict[str, float] = {}
         history: list[dict[str, float]] = []
@@ -198,7 +202,12 @@ class BaseSolver:
         message = ""
         bar = self._progress_bar()
         try:
-            while self.step < self.max_steps:
+            spent = self.minutes_before > 0 and self.max_minutes is not None and self.minutes_before >= self.max_minutes
+            if spent and self.step < self.max_steps:
+                reason = "time_budget"
+                message = (f"the time budget ({self.max_minutes} min) was spent before this run "
+                           f"({self.minutes_before:.1f} min up to step {self.step}); raise max_minutes to train on")
+            while self.step < self.max_steps and reason != "time_budget":
                 got_any = False
                 for batch in self.batches(self.epoch, self.batch_in_epoch):
                     got_any = True
@@ -220,14 +229,14 @@ class BaseSolver:
                             ev = self.evaluate(self.step)
                         if ev:
                             tracking.log_metrics(dict(ev), step=self.step)
-                    over_time = self.max_minutes is not None and (time.monotonic() - start_time) / 60 >= self.max_minutes
+                    over_time = self.max_minutes is not None and self.minutes_trained() >= self.max_minutes
                     over_time = any_true(over_time, self.dist)
                     if self.step % self.ckpt_every == 0 or self.step >= self.max_steps or over_time:
                         self.save()
                         saved_at = self.step
                     if over_time:
                         reason = "time_budget"
-                        message = f"stopped after {self.max_minutes} min at step {self.step}"
+                        message = f"stopped at the {self.max_minutes} min budget at step {self.step}"
                         break
                     if self.step >= self.max_steps:
                         break
@@ -249,6 +258,7 @@ class BaseSolver:
             log.error(message)
         finally:
             bar.close()
+            self.minutes_before, self._run_start = self.minutes_trained(), None  # this run's time is spent
         if window:
             last_logged = self._flush(window)
         ckpt = self.out_dir / LAST
@@ -258,10 +268,16 @@ class BaseSolver:
         )
 
     # ---------------------------------------------------------------- checkpoints
+    def minutes_trained(self) -> float:
+        """Training wall minutes of the whole run so far: before this process's resume plus since."""
+        since = 0.0 if self._run_start is None else (time.monotonic() - self._run_start) / 60
+        return self.minutes_before + since
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "step": self.step,
+            "minutes": self.minutes_trained(),
             "data": {"epoch": self.epoch, "batch": self.batch_in_epoch},
             "models": {k: m.state_dict() for k, m in self._models.items()},
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
@@ -300,6 +316,7 @@ class BaseSolver:
         for k, s in self.schedulers.items():
             s.load_state_dict(ckpt["schedulers"][k])
         self.step = self.resumed_from = int(ckpt["step"])
+        self.minutes_before = float(ckpt.get("minutes", 0.0))  # checkpoints from before the budget was saved: 0
         self.epoch, self.batch_in_epoch = int(ckpt["data"]["epoch"]), int(ckpt["data"]["batch"])
         rng = ckpt["rng"]
         if len(rng) == self.dist.world_size:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ns3.align.plot import plot_alignment
-from ns3.align.stage import align_shards, split_of
+from ns3.align.stage import align_shards, read_training_audio, scan_shard, split_of, training_sample
 from ns3.align.train import TrainSchedule
 from ns3.align.model import AlignerConfig, AlignerModel
 from ns3.align.types import Alignment
@@ -164,3 +164,51 @@ def test_codec_examples_carry_the_stats_that_undo_the_normalisation(stage, corpu
             load_labelled(train, stage.out_dir, {"s1": 0, "s2": 1})
     finally:
         (stage.out_dir / "moved.json").rename(stage.out_dir / "pitch_stats.json")
+
+
+def test_scans_carry_no_audio_and_training_reads_a_bounded_seeded_sample(corpus, monkeypatch):
+    import pickle
+
+    import ns3.audio
+
+    paths, _ = corpus
+    train = [p for p in paths if split_of(p) == "train"]
+    scan = scan_shard(train[0], PhoneInventory.english())
+    assert len(scan.utterances) == 8
+    # What goes back to the driver is keys and pronunciations: far smaller than the shard's audio.
+    assert len(pickle.dumps(scan)) < train[0].stat().st_size / 4
+    sample = training_sample([scan], max_utterances=3, seed=7)
+    keys = [u.key for us in sample.values() for u in us]
+    assert len(keys) == 3 and keys == [u.key for us in training_sample([scan], 3, seed=7).values() for u in us]
+    assert len([u for us in training_sample([scan], None).values() for u in us]) == 8
+    decoded = []
+    real = ns3.audio.decode_audio_bytes
+    monkeypatch.setattr(ns3.audio, "decode_audio_bytes", lambda b, *a: decoded.append(1) or real(b, *a))
+    utts = read_training_audio(sample)
+    assert [u.key for u in utts] == keys and len(decoded) == 3  # the other five stay undecoded
+    assert all(u.audio.dtype == np.float32 and len(u.audio) > SAMPLE_RATE // 4 for u in utts)
+
+
+def test_per_shard_work_pins_torch_threads(corpus, tmp_path):
+    import torch
+
+    seen = []
+
+    def recording_map(fn, items):
+        out = []
+        for x in items:
+            out.append(fn(x))
+            seen.append(torch.get_num_threads())
+        return out
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        align_shards(corpus[0], tmp_path / "out", config=AlignerConfig(channels=16, kernel_size=3, dilations=(1,)),
+                     schedule=TrainSchedule(rounds=0, flat_epochs=1, epochs_per_round=1), max_train_utterances=4,
+                     map_fn=recording_map, threads=1)
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {1}
+    assert after == 2  # the driver's own count is back (the aligner trained on it)

@@ -190,7 +190,7 @@ def test_run_mfa_through_a_fake_executable(tmp_path, monkeypatch):
     exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     utts = _utts()
-    out = run_mfa(utts, tmp_path / "work")
+    out = run_mfa(iter(utts), tmp_path / "work")  # a generator, as the align stage streams it
     assert set(out) == {u.key for u in utts}
     a = out["s1-c-0001"]
     assert a.num_frames == 80 and a.phones[:4] == ["h", "ə", "l", "oʊ"]

@@ -8,6 +8,7 @@ import pytest
 from report_fixtures import BASELINE, write_json
 
 from evaluation.report import ReportInputError, build_tables, collect_from_files, collect_from_mlflow
+from evaluation.report.ablation import SIM_RESEMBLYZER
 from evaluation.report.collect import VariantResult
 
 
@@ -124,8 +125,8 @@ def test_mlflow_results_feed_the_tables(mlflow_store):
     uri, experiment, _ = mlflow_store
     tables = build_tables(collect_from_mlflow(uri, experiment))
     ib = next(t for t in tables.ablations if t.key == "ablation_information_bottleneck")
-    assert ib.cell("VC Sim-O ↑", "Ours (without)").value == pytest.approx(0.62)
-    assert ib.cell("VC Sim-O ↑", "Ours moves that way").text == "✓"
+    assert ib.cell(SIM_RESEMBLYZER, "Ours (without)").value == pytest.approx(0.62)
+    assert ib.cell(SIM_RESEMBLYZER, "Ours moves that way").text == "✓"
     assert tables.codec.cell("codec2-3.2k", "PESQ ↑").text == "n/a"
     assert "not reported" in tables.codec.cell("ns3-facodec [baseline]", "MCD ↓").reason
 

@@ -93,3 +93,42 @@ def test_rewrite_replaces_previous_report(results, tmp_path):
     write_report(build_tables(results[:1]), out)
     files = write_report(build_tables(results), out)
     assert "no_detail" in Path(files.markdown).read_text(encoding="utf-8")
+
+
+def _markdown_table(text: str, title: str) -> tuple[list[str], dict[str, list[str]]]:
+    """(header cells, first cell -> row cells) of the markdown table under ``## title``; bold markers dropped."""
+    block = text.split(f"## {title}\n", 1)[1].lstrip("\n").split("\n\n", 1)[0]
+    lines = block.splitlines()
+    split = [[c.strip().strip("*") for c in ln.strip("|").split(" | ")] for ln in lines]
+    header, rows = split[0], split[2:]
+    return header, {r[0]: r for r in rows}
+
+
+def test_vc_report_shows_wavlm_sim_beside_the_paper_and_names_every_similarity_model(tmp_path):
+    import copy
+
+    from report_fixtures import BASELINE, write_json
+
+    data = copy.deepcopy(BASELINE)
+    data["vc"]["ns3-facodec"].update(sim_o_wavlm=0.58, utmos=3.21)
+    data["reconstruction"]["ns3-facodec"]["utmos"] = 3.4
+    files = build_report(collect_from_files([write_json(tmp_path / "eval_codec.json", data)]), tmp_path / "report")
+    text = files.markdown.read_text(encoding="utf-8")
+    header, rows = _markdown_table(text, "Zero-shot voice conversion (paper Table 14 layout)")
+    sims = [h for h in header if "Sim" in h]
+    assert len(sims) == 4 and all("(WavLM-base-plus-sv)" in h or "(Resemblyzer)" in h for h in sims)
+    wavlm, resem = header.index("Sim-O (WavLM-base-plus-sv) ↑"), header.index("Sim-O (Resemblyzer) ↑")
+    ours, paper = rows["ns3-facodec"], rows["FACodec"]
+    assert ours[wavlm] == "0.58" and ours[resem] == "0.71"
+    assert paper[wavlm] == "0.86" and paper[resem] == "–"  # the paper's Sim-O is WavLM's, never Resemblyzer's
+    assert ours[header.index("UTMOS ↑")] == "3.21"
+    codec_header, codec_rows = _markdown_table(text, "Codec reconstruction (paper Table 13 layout)")
+    assert codec_rows["ns3-facodec"][codec_header.index("UTMOS ↑")] == "3.40"
+
+
+def test_vc_report_without_wavlm_says_why(report):
+    text = report.markdown.read_text(encoding="utf-8")
+    header, rows = _markdown_table(text, "Zero-shot voice conversion (paper Table 14 layout)")
+    cell = rows["ns3-facodec [baseline]"][header.index("Sim-O (WavLM-base-plus-sv) ↑")]
+    assert cell.startswith("n/a [")
+    assert "sim_o_wavlm not reported" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from evaluation.report import build_tables, collect_from_files, direction, pick_baseline
+from evaluation.report.ablation import SIM_RESEMBLYZER, SIM_WAVLM
 from evaluation.report.reference import PAPER_BOTTLENECK, PAPER_CODEC, PAPER_DETAIL, PAPER_VC
 from evaluation.report.table import Cell, Table, na
 
@@ -45,7 +46,8 @@ def test_paper_rows_are_transcribed_numbers(tables):
     facodec = tables.codec.find_row("FACodec", kind="paper").cells
     assert [c.value for c in facodec[6:10]] == [3.47, 0.95, 0.93, 2.59]
     assert len([r for r in tables.codec.rows if r.kind == "paper"]) == len(PAPER_CODEC)
-    assert tables.vc.cell("FACodec", "Sim-O ↑", kind="paper").value == 0.86
+    assert tables.vc.cell("FACodec", "Sim-O (WavLM-base-plus-sv) ↑", kind="paper").value == 0.86
+    assert tables.vc.cell("FACodec", "Sim-O (Resemblyzer) ↑", kind="paper").text == "–"
     assert tables.vc.cell("Ground Truth", "WER (%) ↓").value == 3.25
     assert len([r for r in tables.vc.rows if r.kind == "paper"]) == len(PAPER_VC)
 
@@ -53,14 +55,14 @@ def test_paper_rows_are_transcribed_numbers(tables):
 def test_vc_table_scales_error_rates_to_percent(tables):
     row = tables.vc
     assert row.cell("ns3-facodec [baseline]", "PER (%) ↓").value == 29.0  # exactly: no 28.999...
-    assert row.cell("ns3-facodec [baseline]", "Sim-O ↑").value == pytest.approx(0.71)
-    assert row.cell("ns3-facodec [no_bottleneck]", "Sim-O ↑").value == pytest.approx(0.62)
+    assert row.cell("ns3-facodec [baseline]", "Sim-O (Resemblyzer) ↑").value == pytest.approx(0.71)
+    assert row.cell("ns3-facodec [no_bottleneck]", "Sim-O (Resemblyzer) ↑").value == pytest.approx(0.62)
     assert any("resemblyzer" in n for n in row.notes)
 
 
 def test_vc_table_shows_the_own_timbre_control_and_pitch_transfer(tables):
     t = tables.vc
-    assert t.cell("ns3-facodec [baseline]", "Sim-O, own timbre").value == pytest.approx(0.66)
+    assert t.cell("ns3-facodec [baseline]", "Sim-O, own timbre (Resemblyzer)").value == pytest.approx(0.66)
     assert t.cell("ns3-facodec [baseline]", "F0 transfer ↑").value == pytest.approx(0.42)
     assert any("own timbre" in n for n in t.notes)
 
@@ -71,11 +73,12 @@ def _ablation(tables, key) -> Table:
 
 def test_bottleneck_ablation_pairs_variants_and_checks_direction(tables):
     t = _ablation(tables, "ablation_information_bottleneck")
-    assert t.cell("VC Sim-O ↑", "Ours (with)").value == pytest.approx(0.71)
-    assert t.cell("VC Sim-O ↑", "Ours (without)").value == pytest.approx(0.62)
-    assert t.cell("VC Sim-O ↑", "Paper (with)").value == PAPER_BOTTLENECK.values["sim_o"][0]
-    assert t.cell("VC Sim-O ↑", "Paper (without)").value == PAPER_BOTTLENECK.values["sim_o"][1]
-    assert t.cell("VC Sim-O ↑", "Ours moves that way").text == "✓"
+    assert t.cell(SIM_RESEMBLYZER, "Ours (with)").value == pytest.approx(0.71)
+    assert t.cell(SIM_RESEMBLYZER, "Ours (without)").value == pytest.approx(0.62)
+    assert t.cell(SIM_WAVLM, "Paper (with)").value == PAPER_BOTTLENECK.values["sim_o"][0]
+    assert t.cell(SIM_WAVLM, "Paper (without)").value == PAPER_BOTTLENECK.values["sim_o"][1]
+    assert t.cell(SIM_RESEMBLYZER, "Paper (with)").text == "–"  # the paper's numbers are WavLM's, not Resemblyzer's
+    assert t.cell(SIM_RESEMBLYZER, "Ours moves that way").text == "✓"
     # No stated expectation for PESQ under the bottleneck: shown, not judged.
     assert t.cell("PESQ ↑", "Ours (without)").value == pytest.approx(2.3)
     assert t.cell("PESQ ↑", "Ours moves that way").text == "–"
@@ -93,7 +96,7 @@ def test_detail_ablation_marks_each_metric(tables):
 def test_prosody_ablation_missing_side_is_na(tables):
     t = _ablation(tables, "ablation_prosody_input")
     assert t.cell("PESQ ↑", "Ours (V2)").value == pytest.approx(2.0)
-    sim = t.cell("VC Sim-O ↑", "Ours (V2)")
+    sim = t.cell(SIM_RESEMBLYZER, "Ours (V2)")
     assert sim.value is None and sim.reason
     mcd = t.cell("RAVDESS MCD ↓ (TTS)", "Ours moves that way")
     assert mcd.text == "n/a" and mcd.reason
@@ -103,9 +106,9 @@ def test_prosody_ablation_missing_side_is_na(tables):
 def test_ablation_without_variant_names_the_fix(metric_files):
     only_base = build_tables(collect_from_files(metric_files[:1]))
     t = _ablation(only_base, "ablation_information_bottleneck")
-    cell = t.cell("VC Sim-O ↑", "Ours (without)")
+    cell = t.cell(SIM_RESEMBLYZER, "Ours (without)")
     assert cell.value is None and "information_bottleneck=False" in cell.reason and "dvc exp run" in cell.reason
-    assert t.cell("VC Sim-O ↑", "Ours moves that way").text == "n/a"
+    assert t.cell(SIM_RESEMBLYZER, "Ours moves that way").text == "n/a"
 
 
 @pytest.mark.parametrize("a,b,higher,expect_a,want", [

@@ -128,3 +128,27 @@ def test_corrupt_checkpoint_names_the_file(tmp_path):
 def test_bad_settings_are_rejected(tmp_path):
     with pytest.raises(ValueError, match="max_steps"):
         TinySolver(out_dir=tmp_path, max_steps=0)
+
+
+def test_time_budget_spans_resumes(tmp_path, monkeypatch):
+    """max_minutes bounds the whole run: the spent minutes travel in the checkpoint, like the step."""
+    import ns3.solvers.base as base
+
+    clock = {"t": 0.0}
+
+    def tick():  # every look at the clock is one minute later: a machine-independent fake clock
+        clock["t"] += 60.0
+        return clock["t"]
+
+    monkeypatch.setattr(base.time, "monotonic", tick)
+    first = TinySolver(out_dir=tmp_path, max_steps=100, ckpt_every=100, max_minutes=3.0).run()
+    assert first.stopped_reason == "time_budget"
+    spent = load_checkpoint(first.checkpoint)["minutes"]
+    assert 3.0 <= spent < 10.0
+    # Same budget again: nothing left to train, and the state is untouched.
+    again = TinySolver(out_dir=tmp_path, max_steps=100, ckpt_every=100, max_minutes=3.0).run()
+    assert again.stopped_reason == "time_budget" and again.steps == first.steps and "raise max_minutes" in again.message
+    # A larger budget continues from the checkpoint for the difference only.
+    more = TinySolver(out_dir=tmp_path, max_steps=100, ckpt_every=100, max_minutes=spent + 4.0).run()
+    assert more.resumed_from == first.steps and first.steps < more.steps < first.steps + 10
+    assert load_checkpoint(more.checkpoint)["minutes"] >= spent + 4.0
