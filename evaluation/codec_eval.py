@@ -25,7 +25,7 @@ import numpy as np
 from evaluation.baselines import classic_codecs
 from evaluation.metrics import build_metric
 from evaluation.metrics.pitch_transfer import pitch_transfer
-from ns3.audio import SAMPLE_RATE, write_audio
+from ns3.audio import SAMPLE_RATE, log_mel, write_audio
 from ns3.data.shards import ShardSample, iter_shard
 
 OURS = "ns3-facodec"
@@ -101,6 +101,16 @@ def _recognizer(aligner_dir: Path | None):
 
     model = AlignerModel.load(aligner_dir / "aligner.pt")
     return lambda wav: recognize(model, wav)
+
+
+def timbre_effect(converted: Sequence[np.ndarray], controls: Sequence[np.ndarray]) -> float | None:
+    """Mean absolute log-mel difference between each conversion and its control (same codes, own timbre).
+
+    A codec-independent check that the timbre input is used at all: whatever the codec's quality, decoding
+    the same codes with another speaker's timbre must change the output.
+    """
+    diffs = [float(np.mean(np.abs(log_mel(c) - log_mel(k)))) for c, k in zip(converted, controls)]
+    return round(float(np.mean(diffs)), 4) if diffs else None
 
 
 def evaluate_codec(
@@ -184,7 +194,9 @@ def evaluate_codec(
                 out = model.convert_codes(enc.codes, timbre)[0].numpy()
                 into.append(match_length(out, len(src.audio), hp.hop_length, src.key).astype(np.float32))
     vc = {"pairs": len(pairs)}
-    notes = {"sim": "resemblyzer (sim_o/sim_src; *_own: the source decoded with its own timbre, the control); "
+    notes = {"timbre_effect": "mean |log-mel(converted) - log-mel(control)|: what the prompt's timbre changed "
+                              "(0: the decoder ignored it)",
+             "sim": "resemblyzer (sim_o/sim_src; *_own: the source decoded with its own timbre, the control); "
                     "sim_o_wavlm: wavlm-base-plus-sv when a checkpoint is configured"}
     if utmos.unavailable_reason is not None:
         notes["utmos"] = f"unavailable: {utmos.unavailable_reason}"
@@ -199,6 +211,7 @@ def evaluate_codec(
         vc["sim_o_own"], vc["sim_src_own"] = _value(sim_o_own), _value(sim_src_own)
         f0_res = pitch_transfer([s.audio for s, _ in pairs], [p.audio for _, p in pairs], converted, controls)
         vc["f0_transfer"], vc["f0_transfer_pairs"] = f0_res.value, f0_res.detail["pairs"]
+        vc["timbre_effect"] = timbre_effect(converted, controls)
         wl = sim_wavlm.score_corpus((p.audio, c) for (_, p), c in zip(pairs, converted))
         vc["sim_o_wavlm"] = _value(wl)
         ref_phones = [g2p(s.text).phones for s, _ in pairs]

@@ -40,6 +40,13 @@ def test_pipeline_end_to_end(tmp_path, prefect_harness, monkeypatch):
     # A 24-step codec may output nothing speech-like; then the reason is recorded instead of a number.
     assert vc["sim_o"] is not None or "sim_o" in ev["metric_notes"]
     assert {"sim_o_own", "sim_src_own", "f0_transfer"} <= set(vc)
+    # Whatever 24 steps can do, the prompt's timbre must change the decoded output: decoding is deterministic,
+    # so a VC path that ignores the prompt gives exactly 0.
+    assert vc["timbre_effect"] is not None and vc["timbre_effect"] > 0, vc
+    import soundfile as sf
+
+    vc0 = {k: sf.info(str(root / "data" / "eval_codec" / f"samples/vc0_{k}.wav")) for k in ("source", "converted")}
+    assert vc0["converted"].frames == vc0["source"].frames and vc0["converted"].samplerate == 16000
     report = (root / "reports" / "codec" / "report.md").read_text()
     assert "ns3-facodec" in report and "FACodec" in report  # ours beside the paper's row
     assert (root / "reports" / "codec" / "report.html").stat().st_size > 10_000  # embedded figures

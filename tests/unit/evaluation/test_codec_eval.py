@@ -60,3 +60,24 @@ def test_evaluation_reports_utmos_with_a_checkpoint(codec_and_shards):
     assert bare["reconstruction"][OURS]["utmos"] is None and bare["vc"][OURS]["utmos"] is None
     assert "no UTMOS checkpoint" in bare["metric_notes"]["utmos"]
     assert bare["reconstruction"][OURS]["stoi"] == result["reconstruction"][OURS]["stoi"]
+
+
+def test_timbre_effect_is_zero_for_identical_outputs_and_grows_with_the_change():
+    from evaluation.codec_eval import timbre_effect
+
+    rng = np.random.default_rng(0)
+    a = (0.1 * rng.standard_normal(16000)).astype(np.float32)
+    assert timbre_effect([a], [a.copy()]) == 0.0
+    louder, much_louder = timbre_effect([2 * a], [a]), timbre_effect([8 * a], [a])
+    assert 0 < louder < much_louder
+    assert timbre_effect([], []) is None
+
+
+def test_vc_reports_what_the_prompt_timbre_changed(codec_and_shards):
+    codec, shards, root = codec_and_shards
+    result = evaluate_codec(
+        codec, shards, root / "vc", max_utterances=2, vc_pairs=1, classic=False, samples=0, aligner_dir=None,
+        whisper_checkpoint=None, wavlm_checkpoint=None, utmos_checkpoint=None, variant="baseline",
+        overrides={}, seed=0,
+    )
+    assert result["vc"][OURS]["timbre_effect"] > 0  # even a random decoder uses its timbre input
