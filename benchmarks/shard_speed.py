@@ -1,8 +1,10 @@
 """Sharding throughput vs the decode limit, measured in one run on this machine.
 
-Prints audio-seconds processed per wall-second for: decoding the corpus files (the reference), and the
-shard stage's library function with its per-shard map run sequentially, on 2 threads and on 2 processes
-(the task runners the Prefect flow offers). Ratios compare each to the decode-only reference.
+Prints audio-seconds processed per wall-second for: decoding the corpus files (the reference), the same
+decode with its damage check (decoded length == header length, what catches a truncated FLAC in the shard
+workers), the readers' header-only scan, and the shard stage's library function with its per-shard map run
+sequentially, on 2 threads and on 2 processes (the task runners the Prefect flow offers). Ratios compare
+each to the decode-only reference.
 Usage: python benchmarks/shard_speed.py [--speakers 24] [--utts 40]
 """
 from __future__ import annotations
@@ -39,11 +41,20 @@ def main() -> None:
         audio_s = sum(u.duration for u in read.kept)
         t = time.perf_counter()
         for u in read.kept:
-            load_audio(u.path)
+            load_audio(u.path, verify=False)
         ref = audio_s / (time.perf_counter() - t)
+        t = time.perf_counter()
+        for u in read.kept:
+            load_audio(u.path, verify=True)
+        checked = audio_s / (time.perf_counter() - t)
+        t = time.perf_counter()
+        read_librispeech(d / "corpus", min_duration=0.5, max_duration=30)
+        scan = audio_s / (time.perf_counter() - t)
         print(f"corpus: {len(read.kept)} utterances, {audio_s / 60:.1f} min of audio")
-        print(f"{'mode':<22}{'audio-s / wall-s':>18}{'ratio to decode':>18}")
-        print(f"{'decode only (1 thread)':<22}{ref:>18.1f}{1.0:>18.2f}")
+        print(f"{'mode':<30}{'audio-s / wall-s':>18}{'ratio to decode':>18}")
+        print(f"{'decode only (1 thread)':<30}{ref:>18.1f}{1.0:>18.2f}")
+        print(f"{'decode + damage check':<30}{checked:>18.1f}{checked / ref:>18.2f}")
+        print(f"{'reader scan (headers only)':<30}{scan:>18.1f}{scan / ref:>18.2f}")
         for name, mapper in [("shard, sequential", sequential_map),
                              ("shard, 2 threads", _pool_map(ThreadPoolExecutor, 2)),
                              ("shard, 2 processes", _pool_map(ProcessPoolExecutor, 2))]:
@@ -51,7 +62,7 @@ def main() -> None:
             t = time.perf_counter()
             shard_corpus(read, out, utts_per_shard=64, valid_speakers=2, test_speakers=4, seed=0, map_fn=mapper)
             rate = audio_s / (time.perf_counter() - t)
-            print(f"{name:<22}{rate:>18.1f}{rate / ref:>18.2f}")
+            print(f"{name:<30}{rate:>18.1f}{rate / ref:>18.2f}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ class AudioError(ValueError):
     """An audio file that cannot be used; the message names the file and the problem."""
 
 
+class DamagedAudioError(AudioError):
+    """The header reads, the stream does not: a truncated or corrupted file (it decodes short, or fails mid-way)."""
+
+
 def num_frames(num_samples: int, hop_length: int = HOP_LENGTH) -> int:
     """Frames on the codec grid for a waveform of ``num_samples`` (ceil: a partial hop is a frame)."""
     return -(-int(num_samples) // hop_length)
@@ -50,12 +54,26 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.nda
     return resample_poly(audio, sr_out // g, sr_in // g).astype(np.float32)
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Read any libsndfile format -> mono float32 at ``sample_rate``. Raises AudioError naming the file."""
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, verify: bool = True) -> np.ndarray:
+    """Read any libsndfile format -> mono float32 at ``sample_rate``. Raises AudioError naming the file.
+
+    ``verify``: the decoded length must equal the header's (``DamagedAudioError`` otherwise). Readers trust
+    headers to stay cheap, so this decode is where a truncated stream is caught; it costs one comparison.
+    """
     try:
-        audio, sr = sf.read(str(path), dtype="float32", always_2d=False)
+        f = sf.SoundFile(str(path))
     except Exception as e:  # soundfile raises several types; callers want one
         raise AudioError(f"{path}: unreadable audio ({e.__class__.__name__}: {e})") from e
+    with f:
+        expected, sr = f.frames, f.samplerate
+        try:
+            audio = f.read(dtype="float32", always_2d=False)
+        except Exception as e:  # e.g. "flac decoder lost sync" in a damaged FLAC stream
+            raise DamagedAudioError(f"{path}: damaged audio stream after a valid header "
+                                    f"({e.__class__.__name__}: {e}); re-copy or re-encode the file") from e
+    if verify and len(audio) != expected:
+        raise DamagedAudioError(f"{path}: decoded {len(audio)} of the {expected} frames its header states "
+                                "(truncated or corrupted); re-copy or re-encode the file")
     if audio.size == 0:
         raise AudioError(f"{path}: no samples")
     return resample(to_mono_float(audio), sr, sample_rate)

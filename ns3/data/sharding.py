@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from ns3.corpus.readers import write_rejections
-from ns3.corpus.types import ReadResult
+from ns3.corpus.types import ReadResult, Rejection
 from ns3.data.shards import SPLITS, ShardWritten, plan_shards, split_speakers, write_shard
 
 MapFn = Callable[[Callable, list], list]
@@ -96,8 +96,16 @@ def shard_corpus(
             f.unlink() if f.is_file() else shutil.rmtree(f)
 
     records = [r for w in written for r in w.records]
-    if len(records) != len(read.kept):
-        raise AssertionError(f"wrote {len(records)} utterances but {len(read.kept)} were kept")
+    late = [r for w in written for r in w.rejected]  # failed to decode in the shard workers
+    if len(records) + len(late) != len(read.kept):
+        raise AssertionError(f"wrote {len(records)} utterances and rejected {len(late)} at shard time, "
+                             f"but {len(read.kept)} were planned")
+    if late:  # they move from kept to rejected, so found = kept + rejected still holds
+        written_keys = {r["key"] for r in records}
+        read = ReadResult(kept=[u for u in read.kept if u.key in written_keys],
+                          rejected=[*read.rejected, *(Rejection(Path(r["path"]), r["reason"], r["detail"]) for r in late)],
+                          found=read.found)
+        read.check()
     _atomic_write_text(out_dir / "manifest.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
     _atomic_write_text(
         out_dir / "shards.json",

@@ -20,7 +20,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ns3.audio import SAMPLE_RATE, decode_audio_bytes, encode_flac, load_audio, to_int16
+from ns3.audio import SAMPLE_RATE, AudioError, DamagedAudioError, decode_audio_bytes, encode_flac, load_audio, to_int16
 from ns3.corpus.types import RawUtterance
 
 SPLITS = ("train", "valid", "test")
@@ -43,8 +43,12 @@ class ShardPlan:
         """Hash of everything that determines the shard's bytes (inputs + format version)."""
         h = hashlib.sha256(b"ns3-shard-v1")
         for u in self.utterances:
-            st = os.stat(u.path)
-            h.update(json.dumps([u.to_json(), st.st_size, st.st_mtime_ns], sort_keys=True).encode())
+            try:
+                st = os.stat(u.path)
+                size, mtime = st.st_size, st.st_mtime_ns
+            except OSError:  # vanished since the scan: write_shard rejects it; the plan must still hash
+                size, mtime = -1, -1
+            h.update(json.dumps([u.to_json(), size, mtime], sort_keys=True).encode())
         return h.hexdigest()
 
 
@@ -111,36 +115,60 @@ class ShardWritten:
     records: list[dict]
     sha256: str
     skipped: bool  # True when an up-to-date shard from an earlier run was kept
+    # Planned utterances whose audio failed to decode here ({path, reason, detail}, as rejections.jsonl rows):
+    # records + rejected = the plan's utterances.
+    rejected: list[dict] = field(default_factory=list)
+
+
+# The readers' rejection codes (ns3.corpus.readers.common.Reason) for what only a full decode finds.
+DAMAGED_AUDIO, UNREADABLE_AUDIO = "damaged_audio", "unreadable_audio"
 
 
 def write_shard(plan: ShardPlan, out_dir: str | Path) -> ShardWritten:
-    """Write one shard atomically; keep it if a previous run already wrote it from the same plan."""
+    """Write one shard atomically; keep it if a previous run already wrote it from the same plan.
+
+    An utterance whose audio does not decode (damaged after a valid header, or changed since the scan) is
+    left out and returned in ``rejected``; the shard goes on, and no temp file outlives a failure.
+    """
     out_dir = Path(out_dir)
     final, done = out_dir / plan.name, out_dir / f"{plan.name}.done"
     digest = plan.digest()
     if final.exists() and done.exists():
         info = json.loads(done.read_text())
         if info.get("plan") == digest:
-            return ShardWritten(plan.name, plan.split, info["records"], info["sha256"], skipped=True)
+            return ShardWritten(plan.name, plan.split, info["records"], info["sha256"], skipped=True,
+                                rejected=info.get("rejected", []))
     tmp = out_dir / f".{plan.name}.tmp"
-    records = []
-    with open(tmp, "wb") as f, tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for u in plan.utterances:
-            pcm = to_int16(_load_segment(u))
-            meta = {
-                "key": u.key, "speaker": u.speaker, "text": u.text, "chapter": u.chapter,
-                "duration": round(len(pcm) / SAMPLE_RATE, 4), "source": str(u.path), "start": u.start, "end": u.end,
-                "sha256": hashlib.sha256(pcm.tobytes()).hexdigest(), "sample_rate": SAMPLE_RATE, "extra": u.extra,
-            }
-            _tar_add(tar, f"{u.key}.flac", encode_flac(pcm))
-            _tar_add(tar, f"{u.key}.json", json.dumps(meta, sort_keys=True, ensure_ascii=False).encode())
-            records.append({**meta, "split": plan.split, "shard": plan.name})
-    sha = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    os.replace(tmp, final)
+    records, rejected = [], []
+    try:
+        with open(tmp, "wb") as f, tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for u in plan.utterances:
+                try:
+                    pcm = to_int16(_load_segment(u))
+                except AudioError as e:
+                    reason = DAMAGED_AUDIO if isinstance(e, DamagedAudioError) else UNREADABLE_AUDIO
+                    rejected.append({"path": str(u.path), "reason": reason, "detail": f"at shard time: {e}"})
+                    continue
+                meta = {
+                    "key": u.key, "speaker": u.speaker, "text": u.text, "chapter": u.chapter,
+                    "duration": round(len(pcm) / SAMPLE_RATE, 4), "source": str(u.path), "start": u.start, "end": u.end,
+                    "sha256": hashlib.sha256(pcm.tobytes()).hexdigest(), "sample_rate": SAMPLE_RATE, "extra": u.extra,
+                }
+                _tar_add(tar, f"{u.key}.flac", encode_flac(pcm))
+                _tar_add(tar, f"{u.key}.json", json.dumps(meta, sort_keys=True, ensure_ascii=False).encode())
+                records.append({**meta, "split": plan.split, "shard": plan.name})
+        sha = hashlib.sha256(tmp.read_bytes()).hexdigest()
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
     tmp_done = out_dir / f".{plan.name}.done.tmp"
-    tmp_done.write_text(json.dumps({"plan": digest, "sha256": sha, "records": records}, sort_keys=True))
-    os.replace(tmp_done, done)
-    return ShardWritten(plan.name, plan.split, records, sha, skipped=False)
+    try:
+        tmp_done.write_text(json.dumps({"plan": digest, "sha256": sha, "records": records, "rejected": rejected},
+                                       sort_keys=True))
+        os.replace(tmp_done, done)
+    finally:
+        tmp_done.unlink(missing_ok=True)
+    return ShardWritten(plan.name, plan.split, records, sha, skipped=False, rejected=rejected)
 
 
 def iter_tar_groups(path: str | Path) -> Iterator[tuple[str, dict[str, bytes]]]:

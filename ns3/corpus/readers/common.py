@@ -5,6 +5,8 @@ Readers never raise on a bad file: a helper raises ``Skip`` and the reader's loo
 """
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import re
 from collections.abc import Iterable
@@ -16,11 +18,15 @@ import soundfile as sf
 
 from ns3.corpus.types import RawUtterance, ReadResult, Rejection
 
+log = logging.getLogger(__name__)
+
 
 class Reason(StrEnum):
     """Stable rejection codes: reports, dashboards and tests match on these strings."""
 
     UNREADABLE_AUDIO = "unreadable_audio"  # header cannot be read, or no samples
+    DAMAGED_AUDIO = "damaged_audio"  # valid header, damaged stream: found when the shard stage decodes it
+    BROKEN_LINK = "broken_link"  # a symbolic link that loops or points at nothing
     EMPTY_TEXT = "empty_text"
     NON_UTF8_TEXT = "non_utf8_text"
     MISSING_TRANSCRIPT = "missing_transcript"  # audio without a transcript line (or file)
@@ -68,8 +74,29 @@ class AudioInfo:
     channels: int
 
 
+def check_link(path: Path) -> None:
+    """Raises ``Skip(BROKEN_LINK)`` for a symbolic link that loops or dangles (libsndfile only says "System error")."""
+    if not path.is_symlink():
+        return
+    try:
+        path.resolve(strict=True)
+    except RuntimeError as e:  # Python < 3.13 reports a loop this way
+        raise Skip(Reason.BROKEN_LINK, f"symbolic link loop: {path} -> {os.readlink(path)} ... leads back to itself "
+                                       "(fix or remove the link)") from e
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise Skip(Reason.BROKEN_LINK, f"symbolic link loop: {path} -> {os.readlink(path)} ... leads back to "
+                                           "itself (fix or remove the link)") from e
+        raise Skip(Reason.BROKEN_LINK, f"symbolic link to a missing file: {path} -> {os.readlink(path)} "
+                                       "(fix or remove the link)") from e
+
+
 def probe_audio(path: Path) -> AudioInfo:
-    """Duration from the file header only (no decode). Raises ``Skip(UNREADABLE_AUDIO)``."""
+    """Duration from the file header only (no decode: the shard stage's decode checks the length).
+
+    Raises ``Skip(BROKEN_LINK)`` or ``Skip(UNREADABLE_AUDIO)``.
+    """
+    check_link(path)
     try:
         info = sf.info(str(path))
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError or TypeError depending on the damage
@@ -105,9 +132,19 @@ def walk(root: Path, suffixes: tuple[str, ...]) -> list[Path]:
 
     Hidden files and folders are skipped: they are tool droppings (macOS ``._x.wav``, our own ``.x.tmp``),
     not corpus content, and counting them as rejections would only add noise.
+    Symlinked folders are followed (corpora are often assembled from links); a folder reached twice, e.g.
+    through a link back to its parent, is walked once and the loop is logged. Files reached through a
+    link keep the link's path, so keys and speakers come from the corpus tree, not the link target.
     """
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in seen:
+            log.warning("%s: already walked (a symbolic link loop or a second link to it); skipped", dirpath)
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found.extend(
             Path(dirpath) / f for f in filenames if not f.startswith(".") and f.lower().endswith(suffixes)

@@ -124,3 +124,30 @@ def test_rejections_reconcile(tmp_path, micro_corpus):
     lines = (tmp_path / "s" / "rejections.jsonl").read_text().splitlines()
     assert len(lines) == len(read.rejected) == res.rejected
     assert res.stats["rejected_by_reason"].get("too_short", 0) == len(read.rejected)
+
+
+def test_a_file_damaged_after_the_scan_is_rejected_at_shard_time(micro_corpus, tmp_path):
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(micro_corpus, corpus)
+    read = read_librispeech(corpus, min_duration=0.5, max_duration=30)
+    victim, gone = read.kept[4], read.kept[9]
+    data = victim.path.read_bytes()
+    victim.path.write_bytes(data[: len(data) // 2])  # header intact, stream cut: the scan saw it whole
+    gone.path.unlink()  # vanished between scan and shard
+    res = _shard(read, tmp_path / "shards")
+    out = tmp_path / "shards"
+    assert res.kept == len(read.kept) - 2 and res.rejected == len(read.rejected) + 2 and res.found == read.found
+    rows = {json.loads(x)["path"]: json.loads(x) for x in (out / "rejections.jsonl").read_text().splitlines()}
+    assert rows[str(victim.path)]["reason"] == "damaged_audio" and "at shard time" in rows[str(victim.path)]["detail"]
+    assert rows[str(gone.path)]["reason"] == "unreadable_audio"
+    manifest = [json.loads(x)["key"] for x in (out / "manifest.jsonl").read_text().splitlines()]
+    assert victim.key not in manifest and gone.key not in manifest and len(manifest) == res.kept
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["found"] == stats["kept"] + stats["rejected"] and stats["rejected_by_reason"]["damaged_audio"] == 1
+    assert stats["total"]["utterances"] == res.kept
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left behind
+    # A re-run reuses the shards and still knows what they left out.
+    again = _shard(read, out)
+    assert all(w.skipped for w in again.shards) and again.rejected == res.rejected
