@@ -25,7 +25,7 @@ class Reason(StrEnum):
     """Stable rejection codes: reports, dashboards and tests match on these strings."""
 
     UNREADABLE_AUDIO = "unreadable_audio"  # header cannot be read, or no samples
-    DAMAGED_AUDIO = "damaged_audio"  # valid header, damaged stream: found when the shard stage decodes it
+    DAMAGED_AUDIO = "damaged_audio"  # valid header, damaged stream: found by a full decode (shard stage, energy VAD)
     BROKEN_LINK = "broken_link"  # a symbolic link that loops or points at nothing
     EMPTY_TEXT = "empty_text"
     NON_UTF8_TEXT = "non_utf8_text"
@@ -133,18 +133,20 @@ def walk(root: Path, suffixes: tuple[str, ...]) -> list[Path]:
     Hidden files and folders are skipped: they are tool droppings (macOS ``._x.wav``, our own ``.x.tmp``),
     not corpus content, and counting them as rejections would only add noise.
     Symlinked folders are followed (corpora are often assembled from links); a folder reached twice, e.g.
-    through a link back to its parent, is walked once and the loop is logged. Files reached through a
-    link keep the link's path, so keys and speakers come from the corpus tree, not the link target.
+    through a link back to its parent, is walked once and the loop is logged with the path it was first
+    walked as. Files reached through a link keep the link's path, so keys and speakers come from the corpus
+    tree, not the link target.
     """
     found: list[Path] = []
-    seen: set[tuple[int, int]] = set()
+    seen: dict[tuple[int, int], str] = {}  # (st_dev, st_ino) of each real folder -> the path it was walked as
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         st = os.stat(dirpath)
-        if (st.st_dev, st.st_ino) in seen:
-            log.warning("%s: already walked (a symbolic link loop or a second link to it); skipped", dirpath)
+        first = seen.setdefault((st.st_dev, st.st_ino), dirpath)
+        if first != dirpath:
+            log.warning("%s: the same folder as %s, already walked (a symbolic link loop or a second link to it); "
+                        "skipped", dirpath, first)
             dirnames[:] = []
             continue
-        seen.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found.extend(
             Path(dirpath) / f for f in filenames if not f.startswith(".") and f.lower().endswith(suffixes)

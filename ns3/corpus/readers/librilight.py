@@ -158,8 +158,9 @@ def _parse_activity(activity) -> list[vad.Region]:
 def _energy_regions(path: Path, settings: _Settings) -> list[vad.Region]:
     try:
         energy = vad.frame_energy_file(path, settings.frame_shift)
-    except RuntimeError as e:  # soundfile's decode errors: the header was fine but the stream is damaged
-        raise Skip(Reason.UNREADABLE_AUDIO, f"decoding for VAD failed: {e.__class__.__name__}: {e}") from e
+    except RuntimeError as e:  # soundfile's decode errors: probe_audio read the header, so the stream is damaged
+        raise Skip(Reason.DAMAGED_AUDIO, f"decoding for VAD failed: {e.__class__.__name__}: {e}; "
+                                         "re-copy or re-encode the file") from e
     return vad.energy_vad(
         energy, threshold_db=settings.threshold_db, floor_db=settings.floor_db, hangover=settings.hangover,
         min_silence=settings.min_silence, min_speech=settings.min_speech,

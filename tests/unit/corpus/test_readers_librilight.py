@@ -78,7 +78,9 @@ def test_damaged_stream_is_caught_by_the_energy_vad(tmp_path, signals):
     (good.parent / "truncated.flac").write_bytes(data[: len(data) // 2])  # header intact, stream cut
     result = read_librilight(tmp_path / "ll", min_duration=1.0, max_duration=10.0)
     assert [u.key for u in result.kept] == ["7_good_0000"]
-    assert [(r.path.name, r.reason) for r in result.rejected] == [("truncated.flac", "unreadable_audio")]
+    # The header read fine, so the file is damaged rather than unreadable (the reason the shard stage gives too).
+    assert [(r.path.name, r.reason) for r in result.rejected] == [("truncated.flac", "damaged_audio")]
+    assert "decoding for VAD failed" in result.rejected[0].detail and "re-encode" in result.rejected[0].detail
 
 
 def test_bad_arguments(librilight_tree, tmp_path):
