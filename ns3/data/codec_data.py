@@ -46,10 +46,12 @@ def labelled_example(audio: np.ndarray, key: str, speaker: str, labels: dict[str
 def speaker_index(manifest: str | Path, split: str = "train") -> dict[str, int]:
     """Speaker -> contiguous id over a split of the shard manifest (sorted, so stable across runs)."""
     speakers = set()
-    for line in Path(manifest).read_text(encoding="utf-8").splitlines():
-        r = json.loads(line)
-        if r["split"] == split:
-            speakers.add(r["speaker"])
+    with open(manifest, encoding="utf-8") as f:  # line by line: a LibriLight manifest has millions of lines
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                if r["split"] == split:
+                    speakers.add(r["speaker"])
     return {s: i for i, s in enumerate(sorted(speakers))}
 
 
