@@ -9,6 +9,7 @@ The ratios (step / forward) compare across machines; absolute times do not. Noth
 
     python benchmarks/codec_train_step.py [--batch 8] [--seconds 1] [--repeats 3] [--threads 2] [--mel dac|mini]
                                           [--excitation] [--contend]
+                                          [--decoder dac istft]
 """
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: leave the default)")
     ap.add_argument("--mel", choices=("dac", "mini"), default="dac", help="mel-loss resolutions (dac = 7 scales)")
     ap.add_argument("--excitation", action="store_true", help="the pitch-excited decoder (codec.model.excitation)")
+    ap.add_argument("--decoder", nargs="+", choices=("dac", "istft"), default=["dac"],
+                    help="decoders to time side by side (codec.model.decoder)")
     ap.add_argument("--contend", action="store_true",
                     help="time the steps again beside one other CPU-bound process and print the slowdown")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -59,12 +62,36 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    rows = [measure(decoder, args) for decoder in args.decoder]
+    audio_s = args.batch * args.seconds
+    print(f"device {rows[0]['device']}, threads {torch.get_num_threads()}, batch {args.batch} x {args.seconds:g} s, "
+          f"mel scales {args.mel}, excitation {args.excitation}; mini discriminator {rows[0]['disc_m']:.2f} M params")
+    print(f"{'measurement':<52}{'seconds':>10}{'x forward':>11}{'audio s / s':>13}")
+    ref = rows[0]["forward"]  # the first decoder's forward: every row compares against the same reference
+    for r in rows:
+        tag = f"[{r['decoder']}, {r['gen_m']:.2f} M]"
+        for name, key in (("codec forward, no_grad", "forward"), ("warm-up step (generator losses only)", "warm"),
+                          ("full step (discriminator + generator)", "full")):
+            t = r[key]
+            print(f"{name + ' ' + tag:<52}{t:>10.3f}{t / ref:>11.2f}{audio_s / t:>13.2f}")
+    if args.contend:
+        import os
+
+        policy = os.environ.get("OMP_WAIT_POLICY", "unset")
+        for r in rows:
+            print(f"{r['decoder']} beside one busy process (OMP_WAIT_POLICY={policy}): warm-up step {r['c_warm']:.3f} s "
+                  f"= {r['c_warm'] / r['warm']:.2f}x alone, full step {r['c_full']:.3f} s = {r['c_full'] / r['full']:.2f}x "
+                  "alone (fair share of 2 cores: 1.5x)")
+
+
+def measure(decoder: str, args: argparse.Namespace) -> dict:
+    """Forward / warm-up step / full step seconds of the mini codec with ``decoder``."""
     torch.manual_seed(0)
-    hp = FACodecHParams.mini(excitation=args.excitation)
+    hp = FACodecHParams.mini(excitation=args.excitation, decoder=decoder)
     gen, disc = FACodec(hp), CodecDiscriminator.mini()
     batch = synthetic_batch(args.batch, args.seconds, hp)
     with tempfile.TemporaryDirectory() as out_dir:
-        solver = CodecSolver(
+        solver = CodecSolver(  # default weights: the paper's, plus codec/stft for the iSTFT decoder
             generator=gen, discriminator=disc, batches=replay_epochs(lambda epoch: [batch]), out_dir=out_dir,
             max_steps=1, progress=False, device=args.device,
             mel_loss=MultiScaleMelLoss(DAC_SCALES if args.mel == "dac" else MINI_SCALES),
@@ -82,30 +109,15 @@ def main() -> None:
             solver.train_step(dev_batch)
             sync()
 
-        t_fwd = timed(forward, args.repeats)
-        t_warm = timed(lambda: step(False), args.repeats)
-        t_full = timed(lambda: step(True), args.repeats)
+        r = {"decoder": decoder, "device": solver.device, "forward": timed(forward, args.repeats),
+             "warm": timed(lambda: step(False), args.repeats), "full": timed(lambda: step(True), args.repeats),
+             "gen_m": sum(p.numel() for p in gen.parameters()) / 1e6,
+             "disc_m": sum(p.numel() for p in disc.parameters()) / 1e6}
         if args.contend:
             with contending_process():
-                c_warm = timed(lambda: step(False), args.repeats)
-                c_full = timed(lambda: step(True), args.repeats)
-
-    audio_s = args.batch * args.seconds
-    n_gen = sum(p.numel() for p in gen.parameters())
-    n_disc = sum(p.numel() for p in disc.parameters())
-    print(f"device {solver.device}, threads {torch.get_num_threads()}, batch {args.batch} x {args.seconds:g} s, "
-          f"mel scales {args.mel}, excitation {args.excitation}; mini FACodec {n_gen / 1e6:.2f} M params, mini discriminator {n_disc / 1e6:.2f} M")
-    print(f"{'measurement':<44}{'seconds':>10}{'x forward':>11}{'audio s / s':>13}")
-    for name, t in (("codec forward, no_grad (reference)", t_fwd),
-                    ("warm-up step (generator losses only)", t_warm),
-                    ("full step (discriminator + generator)", t_full)):
-        print(f"{name:<44}{t:>10.3f}{t / t_fwd:>11.2f}{audio_s / t:>13.2f}")
-    if args.contend:
-        import os
-
-        policy = os.environ.get("OMP_WAIT_POLICY", "unset")
-        print(f"beside one busy process (OMP_WAIT_POLICY={policy}): warm-up step {c_warm:.3f} s = {c_warm / t_warm:.2f}x "
-              f"alone, full step {c_full:.3f} s = {c_full / t_full:.2f}x alone (fair share of 2 cores: 1.5x)")
+                r["c_warm"] = timed(lambda: step(False), args.repeats)
+                r["c_full"] = timed(lambda: step(True), args.repeats)
+    return r
 
 
 if __name__ == "__main__":

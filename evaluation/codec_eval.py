@@ -129,6 +129,8 @@ def evaluate_codec(
     variant: str,
     overrides: dict,
     seed: int,
+    probe_train_shards: Sequence[Path] = (),
+    probe_utterances: int = 0,
 ) -> dict:
     """Evaluate one codec checkpoint; returns (and writes to ``out_dir/eval_codec.json``) the report JSON."""
     import torch
@@ -174,6 +176,18 @@ def evaluate_codec(
         recon[name]["utmos"] = _value(res)
         if res.value is None:
             reasons[f"{name}/utmos"] = res.reason
+    # Intelligibility first: the phone error rate of each system's reconstructions, beside the ground truth's
+    # (the same recogniser on the uncoded audio), since a listener notices lost phones before lost PESQ.
+    from ns3.text.g2p import g2p
+
+    per = build_metric("per", recognize=_recognizer(Path(aligner_dir) if aligner_dir else None))
+    phones = [g2p(u.text).phones for u in utts]
+    per_ref = per.score_corpus(zip(refs, phones))
+    for name, wavs in systems.items():
+        res = per.score_corpus(zip(wavs, phones))
+        recon[name]["per"], recon[name]["per_reference"] = _value(res), _value(per_ref)
+        if res.value is None:
+            reasons[f"{name}/per"] = reasons[f"{name}/per_reference"] = res.reason
     recon[OURS]["rtf"] = _value(rtf.result())
     recon[OURS].update({"sample_rate": hp.sample_rate, "hop": hp.hop_length, "codebooks": sum(hp.codebooks.values())})
 
@@ -181,7 +195,6 @@ def evaluate_codec(
     pairs = make_vc_pairs(utts, vc_pairs, seed)
     sim = build_metric("sim_resemblyzer")
     sim_wavlm = build_metric("sim_wavlm", checkpoint=wavlm_checkpoint)
-    per = build_metric("per", recognize=_recognizer(Path(aligner_dir) if aligner_dir else None))
     wer = build_metric("wer", checkpoint=whisper_checkpoint)
     converted, controls = [], []
     with torch.inference_mode():
@@ -201,8 +214,6 @@ def evaluate_codec(
     if utmos.unavailable_reason is not None:
         notes["utmos"] = f"unavailable: {utmos.unavailable_reason}"
     if pairs:
-        from ns3.text.g2p import g2p
-
         sim_o = sim.score_corpus((p.audio, c) for (_, p), c in zip(pairs, converted))
         sim_src = sim.score_corpus((s.audio, c) for (s, _), c in zip(pairs, converted))
         vc["sim_o"], vc["sim_src"] = _value(sim_o), _value(sim_src)
@@ -225,6 +236,11 @@ def evaluate_codec(
                          ("f0_transfer", f0_res)):
             if res.value is None:
                 notes[key] = f"unavailable: {res.reason}"
+
+    disentanglement = None
+    if probe_utterances and probe_train_shards and aligner_dir:
+        disentanglement = probe_disentanglement(model, probe_train_shards, test_shards, Path(aligner_dir),
+                                                probe_utterances, max_utterances, seed)
 
     # Samples and a spectrogram comparison for the report.
     sample_list = []
@@ -261,12 +277,28 @@ def evaluate_codec(
         "metric_notes": notes,
         "samples": {"recon": sample_list, "vc": vc_samples},
         "figures": figures,
+        "disentanglement": disentanglement,
         "test_utterances": len(utts),
         "test_speakers": len({u.speaker for u in utts}),
     }
     tmp = out_dir / ".eval_codec.json.tmp"
     tmp.write_text(json.dumps(result, indent=1, sort_keys=True))
     os.replace(tmp, out_dir / "eval_codec.json")
+    return result
+
+
+def probe_disentanglement(model, train_shards: Sequence[Path], test_shards: Sequence[Path], label_dir: Path,
+                          train_utterances: int, test_utterances: int, seed: int) -> dict:
+    """Probes on a bounded sample: ~``train_utterances`` spread over at most 20 evenly spaced train shards."""
+    from evaluation.disentanglement import pattern, probe_codes
+    from ns3.data.codec_data import load_labelled, speaker_index
+
+    picked = [train_shards[i] for i in np.unique(np.linspace(0, len(train_shards) - 1, min(20, len(train_shards))).astype(int))]
+    speakers = speaker_index(Path(train_shards[0]).parent / "manifest.jsonl", "train")
+    train = load_labelled(picked, label_dir, speakers, per_shard=-(-train_utterances // len(picked))).examples
+    test = load_labelled(test_shards, label_dir, {}, per_shard=-(-test_utterances // max(1, len(test_shards)))).examples
+    result = probe_codes(model, train[:train_utterances], test[:test_utterances], seed)
+    result["expected_pattern"] = pattern(result)
     return result
 
 
@@ -280,4 +312,10 @@ def flat_metrics(result: dict) -> dict[str, float]:
     for k, v in result["vc"].get(OURS, {}).items():
         if isinstance(v, (int, float)) and v is not None:
             out[f"eval/vc/{k}"] = float(v)
+    probes = (result.get("disentanglement") or {}).get("probes", {})
+    for group, row in probes.items():
+        for k, v in row.items():
+            out[f"eval/probe/{group}/{k}"] = float(v)
+    for k, v in ((result.get("disentanglement") or {}).get("chance") or {}).items():
+        out[f"eval/probe/chance/{k}"] = float(v)
     return out

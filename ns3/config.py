@@ -152,6 +152,18 @@ class CodecModelConfig(_Section):
     timbre_speaker: bool = Field(description="the paper's speaker-ID classifier on the timbre vector (codec/speaker)")
     excitation: bool = Field(description="pitch-excited decoder: a harmonic source at the F0 predicted from the "
                              "prosody codes and the timbre's register (codec/register; not in the release)")
+    decoder: Literal["dac", "istft"] = Field(description="dac: the release's sample-rate generator (official "
+                                             "weights load into it); istft: frame-rate ConvNeXt + iSTFT head")
+    istft_channels: int = Field(ge=8, description="width of the iSTFT decoder's ConvNeXt trunk")
+    istft_layers: int = Field(ge=1, description="ConvNeXt blocks of the iSTFT decoder")
+    istft_n_fft: int = Field(ge=200, description="STFT size of the iSTFT decoder (hop = the codec's 200)")
+
+    @model_validator(mode="after")
+    def _decoder(self):
+        if self.decoder == "istft" and self.excitation:
+            raise ValueError("codec.model.excitation needs codec.model.decoder: dac (the iSTFT head places "
+                             "harmonics itself)")
+        return self
 
 
 class CodecTrainConfig(_Section):
@@ -204,6 +216,8 @@ class CodecConfig(_Section):
 class EvaluateConfig(_Section):
     max_utterances: int = Field(ge=1, description="test-split utterances for reconstruction metrics")
     vc_pairs: int = Field(ge=1)
+    probe_utterances: int = Field(ge=0, description="train-speaker utterances for the disentanglement probes "
+                                  "(0: no probes)")
     classic_codecs: bool
     samples: int = Field(ge=0, description="audio examples kept for the report")
     whisper_checkpoint: str | None = Field(description="local Whisper .pt for WER (None: WER unavailable)")

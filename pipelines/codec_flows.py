@@ -90,6 +90,7 @@ def evaluate_codec_flow(params: Params) -> dict:
             max_utterances=e.max_utterances, vc_pairs=e.vc_pairs, classic=e.classic_codecs, samples=e.samples,
             aligner_dir=data_dir(params, "align"), whisper_checkpoint=e.whisper_checkpoint, wavlm_checkpoint=e.wavlm_checkpoint,
             utmos_checkpoint=e.utmos_checkpoint, variant=params.variant, overrides={}, seed=params.seed,
+            probe_train_shards=list_shards(data_dir(params, "shards"), "train"), probe_utterances=e.probe_utterances,
         )
         write_metrics(params, "eval_codec", result)
         tracking.log_metrics(flat_metrics(result))

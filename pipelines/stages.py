@@ -99,9 +99,9 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "evaluate_codec", "pipelines.codec_flows:evaluate_codec_flow",
         "Reconstruction metrics (ours, Opus, Codec2) and zero-shot VC on the held-out test speakers.",
-        deps=(f"{DATA}/shards", f"{DATA}/align", f"{DATA}/codec", "evaluation/codec_eval.py", "evaluation/metrics",
-              "evaluation/baselines.py", "ns3/data/pitch.py", "ns3/data/shards.py", "ns3/audio.py",
-              "pipelines/codec_flows.py"),
+        deps=(f"{DATA}/shards", f"{DATA}/align", f"{DATA}/codec", "evaluation/codec_eval.py",
+              "evaluation/disentanglement.py", "evaluation/metrics", "evaluation/baselines.py", "ns3/data/codec_data.py",
+              "ns3/data/pitch.py", "ns3/data/shards.py", "ns3/audio.py", "pipelines/codec_flows.py"),
         params=("variant", "evaluate"),
         outs=(f"{DATA}/eval_codec",),
         metrics=(f"{METRICS}/eval_codec.json",),

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-SECTIONS = ("reconstruction", "vc")
+SECTIONS = ("reconstruction", "vc", "probe")
 OUR_CODEC = "ns3-facodec"
 EVAL_STAGE = "evaluate_codec"
 HPARAM_PREFIX = "codec.model."
@@ -52,6 +52,7 @@ class VariantResult:
     overrides: dict[str, Any] = field(default_factory=dict)
     reconstruction: Metrics = field(default_factory=dict)
     vc: Metrics = field(default_factory=dict)
+    probe: Metrics = field(default_factory=dict)  # code group (and "chance") -> phone / speaker / f0 probe scores
     unavailable: dict[str, str] = field(default_factory=dict)  # system -> why it was not evaluated
     metric_notes: dict[str, str] = field(default_factory=dict)  # metric -> backend or why unavailable
     recon_samples: list[ReconSample] = field(default_factory=list)
@@ -155,10 +156,20 @@ def parse_result(data: Mapping[str, Any], source: str, base: Path) -> VariantRes
         codec_hparams=dict(variant.get("codec_hparams") or {}), overrides=dict(variant.get("overrides") or {}),
         reconstruction=_metrics(data.get("reconstruction"), f"{source}: reconstruction"),
         vc=_metrics(data.get("vc"), f"{source}: vc"),
+        probe=_probe_metrics(data.get("disentanglement"), f"{source}: disentanglement"),
         unavailable=_strings(data.get("unavailable"), f"{source}: unavailable"),
         metric_notes=_strings(data.get("metric_notes"), f"{source}: metric_notes"),
         recon_samples=recon, vc_samples=vc, figures=figures,
     )
+
+
+def _probe_metrics(block: Any, where: str) -> Metrics:
+    """The evaluate stage's ``disentanglement`` block -> {group: {probe: value}} with the chance levels as "chance"."""
+    if not block:
+        return {}
+    if not isinstance(block, Mapping) or not isinstance(block.get("probes"), Mapping):
+        raise ReportInputError(f"{where}: expected an object with 'probes' (and 'chance')")
+    return _metrics({**block["probes"], "chance": block.get("chance") or {}}, where)
 
 
 def collect_from_files(paths: Iterable[str | Path]) -> list[VariantResult]:
@@ -190,20 +201,23 @@ def _param_value(text: str) -> Any:
     return text
 
 
-def _metrics_from_run(metrics: Mapping[str, float], vc_system: str) -> tuple[Metrics, Metrics]:
+def _metrics_from_run(metrics: Mapping[str, float], vc_system: str) -> tuple[Metrics, Metrics, Metrics]:
     recon: Metrics = {}
     vc: Metrics = {}
+    probe: Metrics = {}
     for key, value in metrics.items():
         parts = key.split("/")
         if len(parts) < 3 or parts[0] != "eval":
             continue
         value = value if math.isfinite(value) else None
-        if parts[1] == "vc":
+        if parts[1] == "probe" and len(parts) == 4:  # eval/probe/<group>/<probe>
+            probe.setdefault(parts[2], {})[parts[3]] = value
+        elif parts[1] == "vc":
             system, metric = (vc_system, parts[2]) if len(parts) == 3 else (parts[2], "/".join(parts[3:]))
             vc.setdefault(system, {})[metric] = value
         else:
             recon.setdefault(parts[1], {})["/".join(parts[2:])] = value
-    return recon, vc
+    return recon, vc, probe
 
 
 def _artifact_json(client: Any, run_id: str, artifact_file: str) -> dict | None:
@@ -250,10 +264,10 @@ def collect_from_mlflow(tracking_uri: str, experiment: str = "ns3", stage: str =
         hparams = dict(variant.get("codec_hparams") or {})
         hparams.update({k[len(HPARAM_PREFIX):]: _param_value(v) for k, v in run.data.params.items()
                         if k.startswith(HPARAM_PREFIX)})
-        recon, vc = _metrics_from_run(run.data.metrics, vc_system)
+        recon, vc, probe = _metrics_from_run(run.data.metrics, vc_system)
         results[name] = VariantResult(
             name=name, source=source, codec_hparams=hparams, overrides=dict(variant.get("overrides") or {}),
-            reconstruction=recon, vc=vc,
+            reconstruction=recon, vc=vc, probe=probe,
             unavailable=_strings(logged.get("unavailable"), f"{source}: {artifact_file}: unavailable"),
             metric_notes=_strings(logged.get("metric_notes"), f"{source}: {artifact_file}: metric_notes"),
         )

@@ -16,7 +16,8 @@ from .reference import PAPER, PAPER_CODEC, PAPER_VC
 from .table import Cell, Table, na
 
 CODEC_COLUMNS = ["System", "Source", "Sampling rate (kHz)", "Hop", "Codebooks", "Bitrate (kbps)",
-                 "PESQ ↑", "STOI ↑", "MSTFT ↓", "MCD ↓", "F0 RMSE (cents) ↓", "UTMOS ↑"]
+                 "PESQ ↑", "STOI ↑", "MSTFT ↓", "MCD ↓", "F0 RMSE (cents) ↓", "PER (%) ↓",
+                 "PER, ground truth (%)", "UTMOS ↑"]
 # metric_notes keys shown under the VC table
 VC_METRICS = ("sim", "sim_o", "sim_o_wavlm", "sim_src", "wer", "per", "f0_transfer")
 VC_COLUMNS = ["System", "Source", f"Sim-O ({WAVLM}) ↑", f"Sim-O ({RESEMBLYZER}) ↑", "WER (%) ↓", "PER (%) ↓",
@@ -29,10 +30,11 @@ class ReportTables:
     codec: Table
     vc: Table
     ablations: list[Table] = field(default_factory=list)
+    probes: Table | None = None
     baseline: str = ""
 
     def all(self) -> list[Table]:
-        return [self.codec, self.vc, *self.ablations]
+        return [self.codec, self.vc, *self.ablations, *([self.probes] if self.probes else [])]
 
 
 def _metric(result: VariantResult, section: str, system: str, metric: str, digits: int,
@@ -89,17 +91,23 @@ def build_codec_table(results: Sequence[VariantResult], baseline: VariantResult,
                    _metric(result, "reconstruction", system, "mstft", 2),
                    _metric(result, "reconstruction", system, "mcd", 2),
                    _metric(result, "reconstruction", system, "f0_rmse", 0),
+                   _metric(result, "reconstruction", system, "per", 1, scale=100.0),
+                   _metric(result, "reconstruction", system, "per_reference", 1, scale=100.0),
                    _metric(result, "reconstruction", system, "utmos", 2)])
     for row in PAPER_CODEC:
         table.add([Cell(row.system), Cell(f"paper {row.source}, {row.origin}"), Cell(float(row.sample_rate_khz), 0),
                    Cell(row.hop), Cell(row.codebooks), Cell(row.bitrate_kbps, 1), Cell(row.pesq, 2),
-                   Cell(row.stoi, 2), Cell(row.mstft, 2), Cell(row.mcd, 2), Cell(), Cell()], kind="paper")
+                   Cell(row.stoi, 2), Cell(row.mstft, 2), Cell(row.mcd, 2), Cell(), Cell(), Cell(), Cell()],
+                  kind="paper")
     utts = baseline.value("reconstruction", OUR_CODEC, "utterances")
     table.notes += [
         f"Our PESQ column is `{pesq_key}`; the paper does not state its PESQ flavour (Amphion's scripts use raw "
         "narrow-band PESQ), so compare trends rather than absolute values.",
         "F0 RMSE: cents on frames voiced in both signals (WORLD); the paper does not report it, but STOI and "
         "mel distances barely notice a reconstruction that has lost its intonation.",
+        "PER: phone error rate of the built-in aligner's recogniser (trained on this corpus) on each system's "
+        "reconstructions against the transcript's phones; the ground-truth column is the same recogniser on the "
+        "uncoded audio, the floor a codec can reach.",
         "UTMOS: predicted naturalness (UTMOS22 strong, 1-5) of each system's reconstructions; the paper's codec "
         "table has none.",
         f"Paper rows: {PAPER}, transcribed. The paper's test set is not named; ours is "
@@ -151,6 +159,33 @@ def build_vc_table(results: Sequence[VariantResult], baseline: VariantResult) ->
     return table
 
 
+PROBE_COLUMNS = ["Code group", "Variant", "Phone accuracy", "Speaker accuracy", "F0 correlation"]
+PROBE_EXPECTED = {"content": "Phone accuracy", "timbre": "Speaker accuracy", "prosody": "F0 correlation"}
+
+
+def build_probe_table(results: Sequence[VariantResult], baseline: VariantResult) -> Table | None:
+    """What each code group carries, per variant: probe scores with the chance levels beside them (None: no probes)."""
+    ordered = [r for r in [baseline, *(r for r in results if r is not baseline)] if r.probe]
+    if not ordered:
+        return None
+    table = Table("disentanglement", "Disentanglement: probes on frozen codes", list(PROBE_COLUMNS))
+    for result in ordered:
+        for group in [g for g in result.probe if g != "chance"] + ["chance"]:
+            label = "chance level" if group == "chance" else group
+            table.add([Cell(label), Cell(result.name),
+                       _metric(result, "probe", group, "phone", 3),
+                       _metric(result, "probe", group, "speaker", 3),
+                       _metric(result, "probe", group, "f0", 3)])
+    table.notes += [
+        "Small probes (one hidden layer) trained on frozen representations of train-speaker utterances: phone "
+        "accuracy per frame and F0 correlation (speaker-normalised log-F0, voiced frames) on the test speakers; "
+        "speaker accuracy on held-out utterances of the train speakers. The timbre vector is broadcast to frames.",
+        "Expected pattern: " + ", ".join(f"{g} highest in {c}" for g, c in PROBE_EXPECTED.items())
+        + "; each group near chance elsewhere. The paper reports no such table.",
+    ]
+    return table
+
+
 def build_tables(results: Sequence[VariantResult], baseline: str = "baseline", pesq_key: str = "pesq_wb",
                  ablations: Sequence[AblationSpec] = ABLATIONS) -> ReportTables:
     """All report tables from the collected variants (``baseline`` names the reference variant)."""
@@ -161,5 +196,6 @@ def build_tables(results: Sequence[VariantResult], baseline: str = "baseline", p
         codec=build_codec_table(results, base, pesq_key),
         vc=build_vc_table(results, base),
         ablations=[build_ablation_table(spec, results, base, pesq_key) for spec in ablations],
+        probes=build_probe_table(results, base),
         baseline=base.name,
     )

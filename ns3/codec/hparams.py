@@ -13,6 +13,7 @@ from typing import Any
 
 PROSODY_INPUTS = ("v1", "v2")
 POSITIONAL_MODES = ("constant", "time")
+DECODERS = ("dac", "istft")
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,12 @@ class FACodecHParams:
     latent_dim: int = 256  # D: encoder output, quantizer input/output, timbre vector, decoder input
     decoder_channels: int = 1024  # width after the decoder's first conv; halves at every upsampling
     anti_alias: bool = True  # SnakeBeta at 2x rate with sinc filters (the release); False: native rate, faster
+    # "dac": the release's sample-rate generator (transposed convolutions; official weights load into it);
+    # "istft": a frame-rate ConvNeXt trunk predicting an STFT with hop = the codec's hop (ns3/codec/istft.py).
+    decoder: str = "dac"
+    istft_channels: int = 512
+    istft_layers: int = 8
+    istft_n_fft: int = 800  # 50 ms window at 16 kHz: 20 Hz bins resolve a voice's harmonics
 
     # Factorized VQ: codebooks per factor, entries per codebook, low-dim lookup space.
     n_prosody: int = 1
@@ -90,6 +97,12 @@ class FACodecHParams:
         problems = []
         if self.prosody_input not in PROSODY_INPUTS:
             problems.append(f"prosody_input={self.prosody_input!r} (use one of {PROSODY_INPUTS})")
+        if self.decoder not in DECODERS:
+            problems.append(f"decoder={self.decoder!r} (use one of {DECODERS})")
+        if self.decoder == "istft" and self.excitation:
+            problems.append("excitation=True needs decoder='dac' (the iSTFT head places harmonics itself)")
+        if self.decoder == "istft" and self.istft_n_fft < self.hop_length:
+            problems.append(f"istft_n_fft={self.istft_n_fft} must be >= the hop {self.hop_length}")
         if self.positional not in POSITIONAL_MODES:
             problems.append(f"positional={self.positional!r} (use one of {POSITIONAL_MODES})")
         if not 0.0 <= self.detail_dropout <= 1.0:
@@ -173,5 +186,7 @@ class FACodecHParams:
             num_phones=64,
             num_speakers=16,
             redecoder_channels=128,
+            istft_channels=192,
+            istft_layers=6,
         )
         return dataclasses.replace(base, **overrides)

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from ns3.codec.codes import Encoded, FactorCodes
 from ns3.codec.decoder import WaveGenerator
+from ns3.codec.istft import ISTFTGenerator
 from ns3.codec.excitation import RegisterHead
 from ns3.codec.encoder import ConvEncoder
 from ns3.codec.heads import FACodecHeads
@@ -92,8 +93,11 @@ class FACodec(nn.Module):
             d, hp.timbre_layers, hp.attention_heads, hp.ffn_channels, hp.ffn_kernel, hp.transformer_dropout, hp.positional
         )
         self.decoder_cln = ConditionalLayerNorm(d)
-        self.decoder = WaveGenerator(d, hp.decoder_channels, tuple(reversed(hp.strides)), hp.anti_alias,
-                                     hp.excitation, hp.sample_rate, hp.excitation_harmonics)
+        if hp.decoder == "istft":
+            self.decoder = ISTFTGenerator(d, hp.istft_channels, hp.istft_layers, hp.hop_length, hp.istft_n_fft, d)
+        else:
+            self.decoder = WaveGenerator(d, hp.decoder_channels, tuple(reversed(hp.strides)), hp.anti_alias,
+                                         hp.excitation, hp.sample_rate, hp.excitation_harmonics)
         self.register_head = RegisterHead(d) if hp.excitation else None
         self.heads = (
             FACodecHeads(
@@ -138,7 +142,10 @@ class FACodec(nn.Module):
     # ---- synthesis ------------------------------------------------------------------------------
     def synthesize(self, z: Tensor, timbre: Tensor, f0: Tensor | None = None) -> Tensor:
         """Decoder input z [B, D, F] + timbre [B, D] (+ f0 [B, F] Hz for a pitch-excited decoder) -> wav [B, F * hop]"""
-        return self.decoder(self.decoder_cln(z, timbre), f0).squeeze(1)
+        x = self.decoder_cln(z, timbre)
+        if self.hp.decoder == "istft":  # its ConvNeXt norms are conditioned on the timbre too
+            return self.decoder(x, timbre).squeeze(1)
+        return self.decoder(x, f0).squeeze(1)
 
     def predict_f0(self, prosody: Tensor, timbre: Tensor) -> Tensor:
         """Quantized prosody [B, D, F] + timbre [B, D] -> F0 [B, F] Hz (0 unvoiced), which drives the excitation."""

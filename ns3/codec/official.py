@@ -118,6 +118,9 @@ def _count(sd: dict[str, Tensor], pattern: str) -> int:
 
 def infer_hparams(enc: dict[str, Tensor], dec: dict[str, Tensor], red: dict[str, Tensor] | None, **overrides) -> FACodecHParams:
     """Read sizes off published-layout tensors (attention heads cannot be; the release uses 4)."""
+    if overrides.get("decoder", "dac") != "dac":
+        raise OfficialCheckpointError(f"decoder={overrides['decoder']!r}: the released decoder weights are the "
+                                      "DAC-style sample-rate generator; import them with decoder='dac'")
     try:
         n_blocks = _count(enc, r"block\.(\d+)\.block\.4\.weight_v")
         strides = tuple(int(enc[f"block.{i + 1}.block.4.weight_v"].shape[-1]) // 2 for i in range(n_blocks))
@@ -273,6 +276,9 @@ def export_official(model: FACodec) -> dict[str, dict[str, Tensor]]:
     """
     if model.hp.positional != "constant":
         raise ValueError("only codecs with positional='constant' behave like the release after export")
+    if model.hp.decoder != "dac":
+        raise ValueError(f"a codec with decoder={model.hp.decoder!r} has no published layout: the release's decoder "
+                         "is the DAC-style generator")
     out: dict[str, dict[str, Tensor]] = {"encoder": {}, "decoder": {}}
     if model.redecoder is not None:
         out["redecoder"] = {}

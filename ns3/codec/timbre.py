@@ -20,12 +20,14 @@ class TimbreEncoder(TransformerEncoder):
 
 
 class ConditionalLayerNorm(nn.Module):
-    """Channel LayerNorm with gain/bias predicted from the timbre vector. x [B, D, F], timbre [B, D] -> [B, D, F]"""
+    """Channel LayerNorm with gain/bias predicted from the timbre vector. x [B, D, F], timbre [B, Dt] -> [B, D, F]
 
-    def __init__(self, dim: int):
+    ``timbre_dim`` (Dt) defaults to ``dim``, as in the release's decoder input norm."""
+
+    def __init__(self, dim: int, timbre_dim: int | None = None):
         super().__init__()
         self.norm = nn.LayerNorm(dim, elementwise_affine=False)
-        self.linear = nn.Linear(dim, 2 * dim)
+        self.linear = nn.Linear(timbre_dim or dim, 2 * dim)
         with torch.no_grad():  # start as identity conditioning: gain 1, bias 0
             self.linear.bias[:dim] = 1.0
             self.linear.bias[dim:] = 0.0

@@ -55,10 +55,12 @@ def speaker_index(manifest: str | Path, split: str = "train") -> dict[str, int]:
     return {s: i for i, s in enumerate(sorted(speakers))}
 
 
-def load_labelled(shards: Sequence[str | Path], label_dir: str | Path, speakers: dict[str, int]) -> LabelledShards:
-    """Every utterance of ``shards`` that has labels, as CodecExample (speaker -100 when not in ``speakers``).
+def load_labelled(shards: Sequence[str | Path], label_dir: str | Path, speakers: dict[str, int],
+                  per_shard: int | None = None) -> LabelledShards:
+    """Every utterance of ``shards`` that has labels, as CodecExample (speaker -100 when not in ``speakers``);
+    with ``per_shard``, only the first that many labelled utterances of each shard (a bounded sample).
 
-    Holds the whole set in memory: for tools and tests on small data. Training streams instead
+    Holds the set in memory: for evaluation samples, tools and tests. Training streams instead
     (`ns3.data.codec_stream.CodecBatchStream`, same examples)."""
     label_dir = Path(label_dir)
     stats_path = label_dir / PITCH_STATS_FILE
@@ -71,10 +73,14 @@ def load_labelled(shards: Sequence[str | Path], label_dir: str | Path, speakers:
         if not labels_path.exists():
             raise FileNotFoundError(f"{labels_path}: no labels for {Path(shard).name}; run `ns3 align` first")
         labels = {k: parts for k, parts in iter_tar_groups(labels_path)}
+        taken = 0
         for s in iter_shard(shard):
+            if per_shard is not None and taken >= per_shard:
+                break
             parts = labels.get(s.key)
             if parts is None:
                 missing += 1
                 continue
             examples.append(labelled_example(s.audio, s.key, s.speaker, parts, speakers, pitch_stats))
+            taken += 1
     return LabelledShards(examples, speakers, missing)

@@ -20,6 +20,7 @@ from ns3.audio import log_mel
 from ns3.codec.discriminators import DiscriminatorOutput
 from ns3.data.batch import CodecBatch
 from ns3.losses import (
+    MultiResolutionSTFTLoss,
     MultiScaleMelLoss,
     classification_loss,
     feature_matching_loss,
@@ -40,11 +41,12 @@ ADVERSARIAL_KEYS = ("codec/adv", "codec/feat")
 # there, so they take the F0 weights [inferred]. The paper's timbre speaker-ID loss has no stated weight;
 # codec/speaker takes the speaker-GRL's 1.0 [inferred]. codec/register (the timbre's pitch register, for the
 # pitch-excited decoder, ns3/codec/excitation.py) is ours, weighted like the F0 supervision it completes.
+# codec/stft (multi-resolution STFT loss, ns3/losses/stft.py) is ours too, for the iSTFT decoder only.
 PAPER_LOSS_WEIGHTS: dict[str, float] = {
     "codec/rec": 10.0, "codec/adv": 2.0, "codec/feat": 2.0, "codec/codebook": 1.0, "codec/commit": 0.25,
     "codec/f0": 5.0, "codec/uv": 5.0, "codec/phone": 5.0,
     "codec/grl_f0": 5.0, "codec/grl_uv": 5.0, "codec/grl_phone": 5.0, "codec/grl_speaker": 1.0,
-    "codec/speaker": 1.0, "codec/register": 5.0,
+    "codec/speaker": 1.0, "codec/register": 5.0, "codec/stft": 5.0,
 }
 
 
@@ -63,6 +65,8 @@ def available_loss_keys(hp: Any) -> set[str]:
             keys.add("codec/speaker")
     if hp.excitation:
         keys.add("codec/register")
+    if hp.decoder == "istft":
+        keys.add("codec/stft")
     return keys
 
 
@@ -160,6 +164,8 @@ class CodecSolver(BaseSolver):
         self.sample_wavs = sample_wavs.detach().cpu() if sample_wavs is not None else None
         super().__init__(models={GENERATOR: generator, DISCRIMINATOR: discriminator}, optimizers=optimizers, **kwargs)
         self.mel_loss = (mel_loss or MultiScaleMelLoss()).to(self.device)
+        # computed only when weighted: it costs three STFTs of both signals per step
+        self.stft_loss = MultiResolutionSTFTLoss().to(self.device) if weights.get("codec/stft") else None
 
     # ------------------------------------------------------------------ training
     def adversarial_active(self) -> bool:
@@ -191,6 +197,8 @@ class CodecSolver(BaseSolver):
             "codec/commit": out.commitment_loss,
             **supervision_losses(out, batch),
         }
+        if self.stft_loss is not None:
+            losses["codec/stft"] = self.stft_loss(wav_hat, wav)
         weights = self.loss_weights
         if adversarial:
             with torch.no_grad():

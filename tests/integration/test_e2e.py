@@ -35,6 +35,8 @@ def test_pipeline_end_to_end(tmp_path, prefect_harness, monkeypatch):
     ours = ev["reconstruction"]["ns3-facodec"]
     assert ours["utterances"] == 6 and ours["stoi"] is not None and 0 <= ours["stoi"] <= 1
     assert ours["bitrate_kbps"] == pytest.approx(4.8)
+    # the reconstruction's phone error rate and the ground truth's, by the same recogniser (the aligner's)
+    assert ours["per"] is not None and ours["per_reference"] is not None and 0 <= ours["per_reference"] <= 1.5
     vc = ev["vc"]["ns3-facodec"]
     assert vc["pairs"] == 4 and vc["per_source"] is not None
     # A 24-step codec may output nothing speech-like; then the reason is recorded instead of a number.
@@ -43,12 +45,16 @@ def test_pipeline_end_to_end(tmp_path, prefect_harness, monkeypatch):
     # Whatever 24 steps can do, the prompt's timbre must change the decoded output: decoding is deterministic,
     # so a VC path that ignores the prompt gives exactly 0.
     assert vc["timbre_effect"] is not None and vc["timbre_effect"] > 0, vc
+    probes = ev["disentanglement"]
+    assert set(probes["probes"]) == {"prosody", "content", "detail", "timbre"} and probes["test_utterances"] > 0
+    assert all(0 <= row["phone"] <= 1 and 0 <= row["speaker"] <= 1 for row in probes["probes"].values())
     import soundfile as sf
 
     vc0 = {k: sf.info(str(root / "data" / "eval_codec" / f"samples/vc0_{k}.wav")) for k in ("source", "converted")}
     assert vc0["converted"].frames == vc0["source"].frames and vc0["converted"].samplerate == 16000
     report = (root / "reports" / "codec" / "report.md").read_text()
     assert "ns3-facodec" in report and "FACodec" in report  # ours beside the paper's row
+    assert "Disentanglement: probes on frozen codes" in report
     assert (root / "reports" / "codec" / "report.html").stat().st_size > 10_000  # embedded figures
 
     client = mlflow.MlflowClient(uri)

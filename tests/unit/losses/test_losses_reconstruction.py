@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ns3.losses import DAC_SCALES, MINI_SCALES, MelScale, MultiScaleMelLoss
+from ns3.losses import DAC_SCALES, MINI_SCALES, MelScale, MultiResolutionSTFTLoss, MultiScaleMelLoss
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +51,19 @@ def test_shape_mismatch_is_rejected(wav):
         MultiScaleMelLoss(MINI_SCALES)(wav[:, :100], wav)
     with pytest.raises(ValueError, match="at least one"):
         MultiScaleMelLoss([])
+
+
+def test_stft_loss_is_zero_on_identical_inputs_grows_with_noise_and_has_a_gradient(wav):
+    loss = MultiResolutionSTFTLoss()
+    assert loss(wav, wav.clone()).item() == 0.0
+    g = torch.Generator().manual_seed(2)
+    noise = torch.randn(wav.shape, generator=g)
+    values = [loss(wav + a * noise, wav).item() for a in (0.001, 0.01, 0.1)]
+    assert values == sorted(values) and values[0] > 0, values
+    est = (wav + 0.05 * noise).requires_grad_(True)
+    loss(est, wav).backward()
+    assert est.grad is not None and est.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match=r"two \[B, T\] waveforms"):
+        loss(wav[:, :100], wav)
+    with pytest.raises(ValueError, match="at least one"):
+        MultiResolutionSTFTLoss(())

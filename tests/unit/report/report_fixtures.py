@@ -12,7 +12,8 @@ BASELINE = {
     "variant": {"name": "baseline", "overrides": {}, "codec_hparams": HPARAMS},
     "reconstruction": {
         "ns3-facodec": {"pesq_wb": 2.1, "pesq_nb": 2.6, "stoi": 0.834, "mstft": 1.2, "mcd": 4.1,
-                        "bitrate_kbps": 4.8, "utterances": 40},
+                        "bitrate_kbps": 4.8, "utterances": 40,
+                        "per": 0.31, "per_reference": 0.22},
         "opus-6k": {"pesq_wb": 1.5, "pesq_nb": 2.0, "stoi": 0.79, "mstft": None, "mcd": 5.3, "bitrate_kbps": 6.0},
     },
     "unavailable": {"codec2-3.2k": "c2enc not found on PATH (apt-get install codec2)"},
@@ -23,6 +24,10 @@ BASELINE = {
                            "opus-6k": "audio/opus.wav"}],
                 "vc": [{"source": "audio/ref.wav", "prompt": "audio/opus.wav", "converted": "audio/facodec.wav"}]},
     "figures": {"spectrograms": "spec.png"},
+    "disentanglement": {"probes": {"prosody": {"phone": 0.21, "speaker": 0.4, "f0": 0.81},
+                                   "content": {"phone": 0.74, "speaker": 0.3, "f0": 0.12},
+                                   "timbre": {"phone": 0.12, "speaker": 0.97, "f0": 0.05}},
+                        "chance": {"phone": 0.11, "speaker": 0.06, "f0": 0.0}},
 }
 
 

@@ -26,6 +26,10 @@ def test_codec_table_places_our_values_and_shape(tables):
     assert t.cell("ns3-facodec [no_detail]", "Bitrate (kbps)").value == pytest.approx(2.4)
     assert t.cell("opus-6k", "PESQ ↑").value == pytest.approx(1.5)
     assert t.rows[0].cells[0].text == "ns3-facodec [baseline]"  # ours first
+    # intelligibility beside the ground truth's, in percent
+    assert t.cell("ns3-facodec [baseline]", "PER (%) ↓").value == 31.0
+    assert t.cell("ns3-facodec [baseline]", "PER, ground truth (%)").value == 22.0
+    assert t.cell("FACodec", "PER (%) ↓", kind="paper").text == "–"
 
 
 def test_missing_values_are_na_with_footnote_never_zero(tables):
@@ -147,3 +151,27 @@ def test_values_that_round_to_zero_print_without_a_sign():
     from evaluation.report.table import Cell
 
     assert Cell(-0.001, 2).text == "0.00" and Cell(-0.01, 2).text == "-0.01" and Cell(0.004, 2).text == "0.00"
+
+
+def test_probe_table_lists_each_group_and_the_chance_levels(tables):
+    t = tables.probes
+    assert t is not None and t in tables.all()
+    rows = [(r.cells[0].text, r.cells[1].text) for r in t.rows]
+    assert ("content", "baseline") in rows and ("chance level", "baseline") in rows
+    baseline = [r for r in t.rows if r.cells[1].text == "baseline"]
+    assert [r.cells[0].text for r in baseline] == ["prosody", "content", "timbre", "chance level"]
+    content = next(r for r in baseline if r.cells[0].text == "content")
+    assert content.cells[2].value == pytest.approx(0.74) and content.cells[4].value == pytest.approx(0.12)
+    chance = next(r for r in baseline if r.cells[0].text == "chance level")
+    assert chance.cells[3].value == pytest.approx(0.06)
+    assert any("Expected pattern" in n for n in t.notes)
+
+
+def test_no_probes_no_probe_table(metric_files):
+    import json
+
+    for path in metric_files:
+        data = json.loads(path.read_text())
+        data.pop("disentanglement", None)
+        path.write_text(json.dumps(data))
+    assert build_tables(collect_from_files(metric_files)).probes is None

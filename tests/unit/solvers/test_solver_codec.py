@@ -74,9 +74,13 @@ def test_warm_up_then_full_gan_step(tmp_path):
 
 
 def test_paper_weights_cover_every_loss_of_the_default_configuration():
-    assert available_loss_keys(FACodecHParams.mini(timbre_speaker=True, excitation=True)) == set(PAPER_LOSS_WEIGHTS)
-    # the release: no timbre speaker head, no pitch excitation
-    assert available_loss_keys(FACodecHParams.mini()) == set(PAPER_LOSS_WEIGHTS) - {"codec/speaker", "codec/register"}
+    # excitation (DAC decoder only) and the STFT loss (iSTFT decoder only) exclude each other: together they cover it
+    every = (available_loss_keys(FACodecHParams.mini(timbre_speaker=True, excitation=True))
+             | available_loss_keys(FACodecHParams.mini(decoder="istft")))
+    assert every == set(PAPER_LOSS_WEIGHTS)
+    # the release: no timbre speaker head, no pitch excitation, the DAC decoder
+    assert available_loss_keys(FACodecHParams.mini()) == (
+        set(PAPER_LOSS_WEIGHTS) - {"codec/speaker", "codec/register", "codec/stft"})
     ablation = FACodecHParams.mini(heads=False)
     assert set(paper_loss_weights(ablation)) == {"codec/rec", "codec/adv", "codec/feat", "codec/codebook", "codec/commit"}
     no_detail = FACodecHParams.mini(use_detail=False)
@@ -165,3 +169,20 @@ def test_adv_start_none_never_trains_the_discriminator(tmp_path):
         solver.step += 1
         assert not any(k.startswith("disc/") for k in metrics) and not set(ADVERSARIAL_KEYS) & set(metrics)
     assert all(torch.equal(a, b) for a, b in zip(d_before, _params(solver.unwrapped("discriminator"))))
+
+
+def test_the_stft_loss_is_computed_for_the_istft_decoder_only(tmp_path):
+    torch.manual_seed(0)
+    disc = CodecDiscriminator(periods=(2,), n_ffts=(128,), mpd_channels=4, mpd_max_channels=8, mpd_layers=2,
+                              stft_channels=4, stft_max_channels=8)
+    batches = replay_epochs(lambda epoch: [_batch(epoch)])
+    istft = FACodec(FACodecHParams.mini(**TINY, decoder="istft", istft_channels=16, istft_layers=1))
+    solver = CodecSolver(generator=istft, discriminator=disc, out_dir=tmp_path / "i", progress=False,
+                         batches=batches, max_steps=1, adv_start_step=None,
+                         mel_loss=MultiScaleMelLoss([MelScale(256, 64, 32)]))
+    metrics = solver.train_step(_batch(0))
+    assert float(metrics["codec/stft"]) > 0
+    dac = _solver(tmp_path / "d", max_steps=1, adv_start_step=None)
+    assert dac.stft_loss is None and "codec/stft" not in dac.train_step(_batch(0))
+    with pytest.raises(ValueError, match=r"codec/stft"):
+        _solver(tmp_path / "x", max_steps=1, loss_weights={"codec/rec": 10.0, "codec/stft": 1.0})
