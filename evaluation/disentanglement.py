@@ -25,7 +25,6 @@ from torch import nn
 
 from ns3.data.batch import IGNORE_INDEX, CodecExample
 
-PROBES = ("phone", "speaker", "f0")
 MAX_FIT_FRAMES = 20_000  # frames a frame probe is fitted on (a seeded subsample): bounds its cost per group
 
 

@@ -18,10 +18,10 @@ from torch import Tensor, nn
 
 from ns3.codec.codes import Encoded, FactorCodes
 from ns3.codec.decoder import WaveGenerator
-from ns3.codec.istft import ISTFTGenerator
 from ns3.codec.excitation import RegisterHead
 from ns3.codec.encoder import ConvEncoder
 from ns3.codec.heads import FACodecHeads
+from ns3.codec.istft import ISTFTGenerator
 from ns3.codec.hparams import FACodecHParams
 from ns3.codec.mel import MelFrontEnd, ProsodyMelEncoder
 from ns3.codec.quantizer import FactorizedQuantizer
