@@ -142,6 +142,10 @@ class CodecModelConfig(_Section):
     detach_prosody_content: bool = Field(description="decoder sees sg(prosody + content) as in the release")
     normalized_codes: bool = Field(description="unit-norm code vectors: bounded VQ losses (the release: false)")
     grl_coefficient: float = Field(ge=0)
+    grl_detail_phone: bool = Field(description="gradient-reversed phone classifier on the detail codes "
+                                   "(codec/grl_phone; the ablation of paper Appendix B.2 turns it off)")
+    grl_detail_f0: bool = Field(description="gradient-reversed F0 / voicing predictor on the detail codes "
+                                "(codec/grl_f0, codec/grl_uv; ditto)")
     grl_prosody_phone: bool = Field(description="the paper's gradient-reversed phone classifier on the prosody "
                                     "codes (codec/grl_phone; not in the release)")
     grl_content_f0: bool = Field(description="the paper's gradient-reversed F0 / voicing predictor on the content "

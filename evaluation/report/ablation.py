@@ -26,7 +26,14 @@ SIM_RESEMBLYZER = f"VC Sim-O ({RESEMBLYZER}) ↑"
 AGREES, DISAGREES = "✓", "✗"
 COLUMNS = ["Metric", "Ours ({a})", "Ours ({b})", "Paper ({a})", "Paper ({b})", "Expected", "Ours moves that way"]
 # The defaults every ablation is measured against (ns3/codec/hparams.py).
-DEFAULT_HPARAMS = {"information_bottleneck": True, "use_detail": True, "prosody_input": "v1"}
+DEFAULT_HPARAMS = {"information_bottleneck": True, "use_detail": True, "prosody_input": "v1",
+                   "grl_detail_phone": True, "grl_detail_f0": True}
+
+
+def probe(group: str, target: str, label: str, expect_a_better: bool | None = None,
+          higher_is_better: bool = True) -> AblationMetric:
+    """A disentanglement-probe row: how much of ``target`` (phone / speaker / f0) the ``group`` codes carry."""
+    return AblationMetric(target, label, "probe", higher_is_better, expect_a_better, system=group)
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,7 @@ class AblationMetric:
     expect_a_better: bool | None = None  # the expectation: setting A beats B (None: no stated expectation)
     paper_key: str | None = None  # key into the paper ablation's values
     scale: float = 1.0
+    system: str = OUR_CODEC  # the row within ``section``: our codec, or a code group for the probe section
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,11 @@ ABLATIONS: tuple[AblationSpec, ...] = (
         (AblationMetric("sim_o_wavlm", SIM_WAVLM, "vc", True, True, "sim_o"),
          AblationMetric("sim_o", SIM_RESEMBLYZER, "vc", True, True),
          AblationMetric("pesq", "PESQ ↑"),
-         AblationMetric("stoi", "STOI ↑")),
+         AblationMetric("stoi", "STOI ↑"),
+         # Why the bottleneck helps VC (paper §3.2.2): narrow codes leave the speaker to the timbre vector.
+         probe("content", "speaker", "Speaker probe on content codes ↓", True, higher_is_better=False),
+         probe("detail", "speaker", "Speaker probe on detail codes ↓", True, higher_is_better=False),
+         probe("timbre", "speaker", "Speaker probe on the timbre vector ↑")),
         PAPER_BOTTLENECK, "dvc exp run -S codec.model.information_bottleneck=false",
     ),
     AblationSpec(
@@ -86,6 +98,23 @@ ABLATIONS: tuple[AblationSpec, ...] = (
          AblationMetric("sim_o", SIM_RESEMBLYZER, "vc")),
         PAPER_PROSODY, "dvc exp run -S codec.model.prosody_input=v2",
     ),
+    # Paper Appendix B.2 judges these by ear ("content and pitch leak into the details"); the probes measure it.
+    AblationSpec(
+        "ablation_detail_grl_f0", "F0 gradient reversal on the detail codes (paper Appendix B.2)", "grl_detail_f0",
+        True, False, "with", "without",
+        (probe("detail", "f0", "F0 probe on detail codes (corr.) ↓", True, higher_is_better=False),
+         probe("prosody", "f0", "F0 probe on prosody codes (corr.) ↑"),
+         AblationMetric("f0_rmse", "F0 RMSE (cents) ↓", higher_is_better=False)),
+        None, "dvc exp run -S codec.model.grl_detail_f0=false",
+    ),
+    AblationSpec(
+        "ablation_detail_grl_phone", "Phone gradient reversal on the detail codes (paper Appendix B.2)",
+        "grl_detail_phone", True, False, "with", "without",
+        (probe("detail", "phone", "Phone probe on detail codes ↓", True, higher_is_better=False),
+         probe("content", "phone", "Phone probe on content codes ↑"),
+         AblationMetric("per", "PER (%) ↓", higher_is_better=False, scale=100.0)),
+        None, "dvc exp run -S codec.model.grl_detail_phone=false",
+    ),
 )
 
 
@@ -99,7 +128,7 @@ def pick_baseline(results: Sequence[VariantResult], name: str = "baseline") -> V
         if r.name == name:
             return r
     for r in results:
-        if all(r.codec_hparams.get(k) == v for k, v in DEFAULT_HPARAMS.items()):
+        if _hparams(r) == DEFAULT_HPARAMS:
             return r
     return results[0]
 
@@ -110,7 +139,7 @@ def find_variant(results: Sequence[VariantResult], baseline: VariantResult, hpar
     want = {**_hparams(baseline), hparam: value}
     if _hparams(baseline) == want:
         return baseline
-    return next((r for r in results if r.codec_hparams.get(hparam) == value and _hparams(r) == want), None)
+    return next((r for r in results if _hparams(r) == want), None)
 
 
 def direction(a: float | None, b: float | None, higher_is_better: bool, expect_a_better: bool | None) -> Cell:
@@ -144,9 +173,10 @@ def build_ablation_table(spec: AblationSpec, results: Sequence[VariantResult], b
                 ours.append(na(f"no evaluated variant has {spec.hparam}={value!r} with the baseline's other "
                                f"settings (run it: `{spec.cli_hint}`)"))
                 continue
-            v = side.value(m.section, OUR_CODEC, key)
-            reason = side.reason(m.section, OUR_CODEC, key)
-            ours.append(Cell(round(v * m.scale, 10), 2) if v is not None else na(reason))
+            v = side.value(m.section, m.system, key)
+            reason = side.reason(m.section, m.system, key)
+            digits = 3 if m.section == "probe" else 2
+            ours.append(Cell(round(v * m.scale, 10), digits) if v is not None else na(reason))
         paper_vals = spec.paper.values.get(m.paper_key) if spec.paper and m.paper_key else None
         paper = [Cell(x, 2) for x in paper_vals] if paper_vals else [Cell(), Cell()]
         table.add([Cell(m.label), *ours, *paper, Cell(_expected_text(spec, m)),

@@ -153,7 +153,7 @@ def test_unreachable_codec_knobs_are_params_with_the_codecs_defaults():
         m = load_params(PROJECT / "params.yaml", profile=profile).codec.model
         preset = FACodecHParams.mini() if m.size == "mini" else FACodecHParams.paper()
         hp = codec_hparams(m, num_phones=10, num_speakers=4)
-        for knob in ("grl_prosody_phone", "grl_content_f0", "codebook_restart_decay"):
+        for knob in ("grl_prosody_phone", "grl_content_f0", "grl_detail_phone", "grl_detail_f0", "codebook_restart_decay"):
             assert getattr(hp, knob) == getattr(preset, knob) == getattr(m, knob)
     with pytest.raises(ConfigError, match=r"codec\.model\.codebook_restart_decay"):
         load_params(PROJECT / "params.yaml", overrides={"codec.model.codebook_restart_decay": 1.0})

@@ -57,7 +57,7 @@ def test_html_is_self_contained_with_audio_links(report, metrics_dir):
 def test_markdown_table_shape(report):
     text = report.markdown.read_text(encoding="utf-8")
     blocks = re.findall(r"((?:^\|.*\|\n)+)", text, flags=re.M)
-    assert len(blocks) == 6  # codec, VC, three ablations and the disentanglement probes
+    assert len(blocks) == 8  # codec, VC, five ablations and the disentanglement probes
     for block in blocks:
         lines = block.strip().split("\n")
         widths = {len(re.split(r"(?<!\\)\|", line)) for line in lines}

@@ -88,6 +88,23 @@ def test_bottleneck_ablation_pairs_variants_and_checks_direction(tables):
     assert t.cell("PESQ ↑", "Ours moves that way").text == "–"
 
 
+def test_ablations_read_the_probes_of_each_side(tables):
+    t = _ablation(tables, "ablation_information_bottleneck")
+    row = "Speaker probe on content codes ↓"
+    assert t.cell(row, "Ours (with)").value == pytest.approx(0.3)
+    assert t.cell(row, "Ours (without)").value == pytest.approx(0.55)
+    assert t.cell(row, "Ours moves that way").text == "✓"  # less speaker in the content codes with the bottleneck
+    assert t.cell("Speaker probe on the timbre vector ↑", "Ours (without)").value == pytest.approx(0.9)
+    # The baseline has no detail probes: n/a with the group named, not a zero.
+    detail = t.cell("Speaker probe on detail codes ↓", "Ours (with)")
+    assert detail.value is None and "detail" in detail.reason
+    # No variant without the detail GRLs: the table names the command that makes one.
+    grl = _ablation(tables, "ablation_detail_grl_f0")
+    assert grl.cell("F0 probe on detail codes (corr.) ↓", "Ours (with)").value is None  # no detail probes in the fixture
+    missing = grl.cell("F0 probe on detail codes (corr.) ↓", "Ours (without)")
+    assert "grl_detail_f0=false" in missing.reason
+
+
 def test_detail_ablation_marks_each_metric(tables):
     t = _ablation(tables, "ablation_detail_codebooks")
     assert t.cell("PESQ ↑", "Ours moves that way").text == "✓"  # 2.1 with > 1.7 without
