@@ -3,8 +3,8 @@
 Measures, for the ``paper`` configuration with random weights on ``--seconds`` of audio:
 encode / decode wall time and real-time factor (RTF = compute time / audio time), peak resident
 memory, and the same figures for (a) the same networks with the anti-aliased SnakeBeta activations
-replaced by a plain LeakyReLU ("plain conv stack": same convolutions, no 2x resampling) and (b) the
-``mini`` configuration. Nothing is asserted; numbers are printed.
+replaced by a plain LeakyReLU ("plain conv stack": same convolutions, no 2x resampling), (b) the
+``mini`` configuration, and (c) both sizes with the frame-rate iSTFT decoder (``codec.model.decoder: istft``). Nothing is asserted; numbers are printed.
 
     python benchmarks/codec_speed.py [--seconds 10] [--repeats 3] [--threads 2]
 """
@@ -65,6 +65,8 @@ def main() -> None:
     rows = {"paper": measure(paper, wav, args.repeats)}
     rows["paper, plain activations"] = measure(plain_activations(paper), wav, args.repeats)
     rows["mini"] = measure(FACodec(FACodecHParams.mini(heads=False)), wav, args.repeats)
+    rows["paper, istft decoder"] = measure(FACodec(FACodecHParams.paper(heads=False, decoder="istft")), wav, args.repeats)
+    rows["mini, istft decoder"] = measure(FACodec(FACodecHParams.mini(heads=False, decoder="istft")), wav, args.repeats)
 
     ref = rows["paper"]
     print(f"paper params (no heads): {paper.num_parameters() / 1e6:.2f} M; RSS before build {base_rss:.0f} MB, "

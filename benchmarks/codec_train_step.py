@@ -55,6 +55,8 @@ def main() -> None:
     ap.add_argument("--excitation", action="store_true", help="the pitch-excited decoder (codec.model.excitation)")
     ap.add_argument("--decoder", nargs="+", choices=("dac", "istft"), default=["dac"],
                     help="decoders to time side by side (codec.model.decoder)")
+    ap.add_argument("--size", choices=("mini", "paper"), default="mini",
+                    help="codec and discriminator size preset (paper: the release's sizes)")
     ap.add_argument("--contend", action="store_true",
                     help="time the steps again beside one other CPU-bound process and print the slowdown")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -65,7 +67,8 @@ def main() -> None:
     rows = [measure(decoder, args) for decoder in args.decoder]
     audio_s = args.batch * args.seconds
     print(f"device {rows[0]['device']}, threads {torch.get_num_threads()}, batch {args.batch} x {args.seconds:g} s, "
-          f"mel scales {args.mel}, excitation {args.excitation}; mini discriminator {rows[0]['disc_m']:.2f} M params")
+          f"mel scales {args.mel}, excitation {args.excitation}; {args.size} sizes, discriminator "
+          f"{rows[0]['disc_m']:.2f} M params")
     print(f"{'measurement':<52}{'seconds':>10}{'x forward':>11}{'audio s / s':>13}")
     ref = rows[0]["forward"]  # the first decoder's forward: every row compares against the same reference
     for r in rows:
@@ -85,10 +88,12 @@ def main() -> None:
 
 
 def measure(decoder: str, args: argparse.Namespace) -> dict:
-    """Forward / warm-up step / full step seconds of the mini codec with ``decoder``."""
+    """Forward / warm-up step / full step seconds of the ``args.size`` codec with ``decoder``."""
     torch.manual_seed(0)
-    hp = FACodecHParams.mini(excitation=args.excitation, decoder=decoder)
-    gen, disc = FACodec(hp), CodecDiscriminator.mini()
+    preset = FACodecHParams.paper if args.size == "paper" else FACodecHParams.mini
+    hp = preset(excitation=args.excitation, decoder=decoder)
+    gen = FACodec(hp)
+    disc = CodecDiscriminator.paper() if args.size == "paper" else CodecDiscriminator.mini()
     batch = synthetic_batch(args.batch, args.seconds, hp)
     with tempfile.TemporaryDirectory() as out_dir:
         solver = CodecSolver(  # default weights: the paper's, plus codec/stft for the iSTFT decoder
