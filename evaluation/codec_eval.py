@@ -94,7 +94,7 @@ def _reconstruction(system_wavs: dict[str, list[np.ndarray]], refs: list[np.ndar
     return out, reasons
 
 
-def _recognizer(aligner_dir: Path | None):
+def phone_recognizer(aligner_dir: Path | None):
     if aligner_dir is None or not (aligner_dir / "aligner.pt").exists():
         return None
     from ns3.align.model import AlignerModel, recognize
@@ -180,7 +180,7 @@ def evaluate_codec(
     # (the same recogniser on the uncoded audio), since a listener notices lost phones before lost PESQ.
     from ns3.text.g2p import g2p
 
-    per = build_metric("per", recognize=_recognizer(Path(aligner_dir) if aligner_dir else None))
+    per = build_metric("per", recognize=phone_recognizer(Path(aligner_dir) if aligner_dir else None))
     phones = [g2p(u.text).phones for u in utts]
     per_ref = per.score_corpus(zip(refs, phones))
     for name, wavs in systems.items():

@@ -64,3 +64,46 @@ def codec_train_spec(params, data) -> "CodecTrainSpec":
         max_minutes=t.max_minutes, log_every=t.log_every, ckpt_every=t.ckpt_every, eval_every=t.eval_every,
         threads=t.threads, tags={"ns3.variant": params.variant, "ns3.profile": params.profile},
     )
+
+
+def diffusion_hparams(cfg, num_phones: int, codebook_size: int, levels: tuple[str, ...], max_duration: int):
+    """Size preset + the ablation switches; vocabularies and the duration cap come from the code shards."""
+    from ns3.diffusion.hparams import ATTRIBUTES, DiffusionHParams
+
+    preset = DiffusionHParams.mini if cfg.size == "mini" else DiffusionHParams.paper
+    return preset(num_phones=num_phones, codebook_size=codebook_size, levels=levels,
+                  level_attributes=tuple(ATTRIBUTES.get(n, "codes") for n in levels), max_duration=max_duration,
+                  duration_objective=cfg.duration_objective, duration_uses_prosody=cfg.duration_uses_prosody,
+                  duration_uses_prompt=cfg.duration_uses_prompt)
+
+
+def diffusion_train_spec(params, data):
+    """params + what extract_codes left (``DiffusionTrainingData``) -> the diffusion recipe's spec."""
+    from ns3.diffusion.hparams import LEVELS
+    from ns3.recipes.diffusion import DiffusionTrainSpec
+    from ns3.solvers.diffusion import PAPER_LOSS_WEIGHTS
+
+    t = params.diffusion.train
+    unknown = sorted(set(t.loss_weights) - set(PAPER_LOSS_WEIGHTS))
+    if unknown:
+        raise ValueError(f"diffusion.train.loss_weights: unknown loss key(s) {unknown}; known: {sorted(PAPER_LOSS_WEIGHTS)}")
+    levels = LEVELS[: data.num_levels] if data.num_levels <= len(LEVELS) else tuple(f"q{i}" for i in range(data.num_levels))
+    hp = diffusion_hparams(params.diffusion.model, data.num_phones, data.codebook_size, levels, data.stats.max_duration)
+    root = params.resolve("data")
+    return DiffusionTrainSpec(
+        out_dir=root / "diffusion", state_dir=root / "state" / "train_diffusion", hparams=hp, lr=t.lr,
+        betas=tuple(t.betas), weight_decay=t.weight_decay, warmup_steps=t.warmup_steps, batch_frames=t.batch_frames,
+        loss_weights=dict(t.loss_weights), prompt_drop=t.prompt_drop, ema_decay=t.ema_decay, grad_clip=t.grad_clip,
+        seed=params.seed, shuffle_buffer=t.shuffle_buffer, valid_utterances=t.valid_utterances, max_steps=t.max_steps,
+        max_minutes=t.max_minutes, log_every=t.log_every, ckpt_every=t.ckpt_every, eval_every=t.eval_every,
+        threads=t.threads, tags={"ns3.variant": params.variant, "ns3.profile": params.profile},
+        codec_path=root / "codec" / "codec.pt", samples=t.samples, generation=generation_config(params.diffusion.sample),
+    )
+
+
+def generation_config(cfg):
+    """diffusion.sample -> the sampler settings of `ns3.diffusion.generate`."""
+    from ns3.diffusion.generate import GenerationConfig
+
+    return GenerationConfig(steps=cfg.steps, use_cfg=cfg.use_cfg, cfg_alpha=cfg.cfg_alpha, cfg_rescale=cfg.cfg_rescale,
+                            top_k=cfg.top_k, temperature=cfg.temperature, gumbel_scale=cfg.gumbel_scale)

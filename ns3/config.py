@@ -217,6 +217,72 @@ class CodecConfig(_Section):
     official: OfficialCodecConfig
 
 
+class ExtractConfig(_Section):
+    """The extract_codes stage: codec codes, timbre and phone-level prosody codes per utterance."""
+
+    batch_size: int = Field(ge=1, description="utterances per encode batch (the codes do not depend on it; "
+                            "batching pays on a GPU, one at a time is faster on a CPU)")
+    splits: list[Literal["train", "valid", "test"]] = Field(min_length=1, description="audio splits to extract")
+
+    @field_validator("splits")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"list each split once, got {v}")
+        return v
+
+
+class DiffusionModelConfig(_Section):
+    """The factorized diffusion: a size preset plus the ablation switches of the paper's Table 11."""
+
+    size: Literal["mini", "paper"]
+    duration_objective: Literal["ce", "l2"] = Field(description="ce: duration classes (the paper); l2: regression "
+                                                    "on log-duration (the Table 11 ablation)")
+    duration_uses_prosody: bool = Field(description="condition durations on the phone-level prosody codes")
+    duration_uses_prompt: bool = Field(description="give the duration model the prompt's durations")
+    duration_percentile: float = Field(gt=50, le=100, description="duration classes cap at this percentile of "
+                                       "the train durations (data-driven)")
+
+
+class DiffusionTrainConfig(_Section):
+    batch_frames: int = Field(ge=1, description="frames per batch (B x longest utterance)")
+    max_steps: int = Field(ge=1)
+    max_minutes: float | None = Field(gt=0, description="wall-clock budget over the whole run (resumes add to it)")
+    lr: float = Field(gt=0)
+    betas: tuple[float, float]
+    weight_decay: float = Field(ge=0)
+    warmup_steps: int = Field(ge=0)
+    prompt_drop: float = Field(ge=0, lt=1, description="probability of training without a prompt (the CFG path)")
+    ema_decay: float | None = Field(gt=0, lt=1, description="EMA of the weights, exported instead (None: off)")
+    grad_clip: float | None = Field(gt=0)
+    log_every: int = Field(ge=1)
+    ckpt_every: int = Field(ge=1)
+    eval_every: int = Field(ge=1)
+    loss_weights: dict[str, float] = Field(description="metric key -> weight, e.g. diffusion/frame_ce: 1")
+    threads: int | None = Field(ge=1)
+    shuffle_buffer: int = Field(ge=1)
+    valid_utterances: int = Field(ge=0)
+    samples: int = Field(ge=0, description="validation utterances generated, plotted and decoded at each evaluation")
+
+
+class DiffusionSampleConfig(_Section):
+    steps: int = Field(ge=1, description="iterations per process (4: 60 NFE; 1: the one-step mode, 15 NFE)")
+    use_cfg: bool = Field(description="false: the -cfg ablation (iterations doubled to keep 60 NFE)")
+    cfg_alpha: float = Field(ge=0)
+    cfg_rescale: float = Field(ge=0, le=1, description="phi: 1 = full rescale (the paper's formula)")
+    top_k: int = Field(ge=1)
+    temperature: float = Field(ge=0)
+    gumbel_scale: float = Field(ge=0)
+
+
+class DiffusionConfig(_Section):
+    model: DiffusionModelConfig
+    train: DiffusionTrainConfig
+    sample: DiffusionSampleConfig
+    check_pairs: int = Field(ge=0, description="test-speaker (prompt, target) pairs synthesized after training: "
+                             "PER and SIM-O beside the codec's resynthesis (0: skip)")
+
+
 class EvaluateConfig(_Section):
     max_utterances: int = Field(ge=1, description="test-split utterances for reconstruction metrics")
     vc_pairs: int = Field(ge=1)
@@ -249,6 +315,8 @@ class Params(_Section):
     shard: ShardConfig
     align: AlignConfig
     codec: CodecConfig
+    extract: ExtractConfig
+    diffusion: DiffusionConfig
     evaluate: EvaluateConfig
     report: ReportConfig
     tracking: TrackingConfig

@@ -97,6 +97,27 @@ STAGES: tuple[Stage, ...] = (
         state="train_codec",
     ),
     Stage(
+        "extract_codes", "pipelines.extract_flow:extract_codes_flow",
+        "Encode the shards with the trained codec -> code shards (codes, timbre, durations, phone-level prosody codes).",
+        deps=(f"{DATA}/shards", f"{DATA}/align", f"{DATA}/codec", "ns3/recipes/extract.py", "ns3/data/code_shards.py",
+              "ns3/codec", "ns3/data/shards.py", "ns3/audio.py", "pipelines/extract_flow.py"),
+        params=("extract.splits",),  # extract.batch_size does not change the codes (a test holds it to that)
+        outs=(f"{DATA}/codes",),
+        metrics=(f"{METRICS}/extract_codes.json",),
+        maps_shards=True,
+    ),
+    Stage(
+        "train_diffusion", "pipelines.diffusion_flows:train_diffusion_flow",
+        "Train the factorized diffusion on the code shards (resumes); then synthesize test pairs (PER, SIM-O).",
+        deps=(f"{DATA}/codes", f"{DATA}/codec", f"{DATA}/shards", f"{DATA}/align", "ns3/diffusion", "ns3/losses",
+              "ns3/solvers", "ns3/recipes/diffusion.py", "ns3/data/code_batch.py", "ns3/data/code_shards.py",
+              "ns3/data/rank_stream.py", "evaluation/generation_check.py", "pipelines/diffusion_flows.py"),
+        params=("diffusion",),
+        outs=(f"{DATA}/diffusion",),
+        metrics=(f"{METRICS}/train_diffusion.json",),
+        state="train_diffusion",
+    ),
+    Stage(
         "evaluate_codec", "pipelines.codec_flows:evaluate_codec_flow",
         "Reconstruction metrics (ours, Opus, Codec2) and zero-shot VC on the held-out test speakers.",
         deps=(f"{DATA}/shards", f"{DATA}/align", f"{DATA}/codec", "evaluation/codec_eval.py",

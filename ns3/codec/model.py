@@ -6,7 +6,9 @@ trimmed back to T. Without it (the release's V1 arithmetic, used for imported V1
 is added and F = ``hp.frames_for(T)``; a shorter reconstruction is zero-padded to T.
 
 Every item is processed independently of the rest of the batch: no batch-position tables, masked
-pooling/attention when ``lengths`` are given.
+pooling/attention when ``lengths`` are given. The convolutional front end still runs on into a padded
+item's zeros (its last frames change); ``encode_with_prosody_latent`` recomputes those frames, so each item
+of a padded batch encodes exactly as it would alone.
 """
 from __future__ import annotations
 
@@ -71,6 +73,22 @@ class _Analysis:
     quant: object  # QuantizerOutput
     timbre: Tensor
     num_frames: int
+    prosody_input: Tensor  # [B, D, F] what the prosody quantizer reads (the latent in V1, the mel encoder's output in V2)
+
+
+@dataclass
+class _FrontEnd:
+    """The frame-local analysis of a batch: every frame depends only on a bounded window of samples."""
+
+    latent: Tensor  # [B, D, F] encoder output
+    mel: Tensor | None  # [B, prosody_mel_bins, F] low log-mel bins (prosody_input v2), else None
+
+    def splice(self, item: int, start: int, other: "_FrontEnd", other_start: int) -> None:
+        """Overwrite frames ``start:`` of ``item`` (up to the other's end) with ``other``'s item 0 from ``other_start``."""
+        n = other.latent.shape[-1] - other_start
+        self.latent[item, :, start:start + n] = other.latent[0, :, other_start:]
+        if self.mel is not None:
+            self.mel[item, :, start:start + n] = other.mel[0, :, other_start:]
 
 
 class FACodec(nn.Module):
@@ -109,6 +127,7 @@ class FACodec(nn.Module):
             else None
         )
         self.redecoder = Redecoder(hp) if hp.redecoder else None
+        self._reach: int | None = None  # cached by _front_reach
 
     # ---- analysis -------------------------------------------------------------------------------
     def _check_wav(self, wav: Tensor) -> Tensor:
@@ -118,26 +137,155 @@ class FACodec(nn.Module):
             raise ValueError(f"FACodec expects a waveform batch [B, T] with T > 0, got shape {tuple(wav.shape)}")
         return wav.float()
 
-    def _analyze(self, wav: Tensor, lengths: Tensor | None) -> _Analysis:
+    def _front_end(self, wav: Tensor) -> _FrontEnd:
+        """wav [B, T] -> the convolutional / STFT features (padded to F * hop first with ``pad_input``)."""
         hp = self.hp
         wav = self._check_wav(wav)
         n = hp.frames_for(wav.shape[-1])
         if hp.pad_input:
             wav = F.pad(wav, (0, n * hp.hop_length - wav.shape[-1]))
-        mask = None
-        if lengths is not None:
-            frames = torch.tensor([hp.frames_for(int(t)) for t in lengths], device=wav.device)
-            mask = torch.arange(n, device=wav.device)[None, :] < frames[:, None]
         latent = self.encoder(wav.unsqueeze(1))
         if latent.shape[-1] != n:  # guards the framing arithmetic documented above
             raise RuntimeError(f"encoder produced {latent.shape[-1]} frames for {wav.shape[-1]} samples, expected {n}")
-        prosody_input = latent
-        if hp.prosody_input == "v2":
-            mel = self.mel(wav)[:, : hp.prosody_mel_bins]
-            prosody_input = self.prosody_encoder(mel, mask)
+        mel = self.mel(wav)[:, : hp.prosody_mel_bins] if hp.prosody_input == "v2" else None
+        return _FrontEnd(latent, mel)
+
+    def _analyze(self, wav: Tensor, lengths: Tensor | None, front: _FrontEnd | None = None) -> _Analysis:
+        hp = self.hp
+        front = front if front is not None else self._front_end(wav)
+        latent = front.latent
+        n = latent.shape[-1]
+        mask = None
+        if lengths is not None:
+            frames = torch.tensor([hp.frames_for(int(t)) for t in lengths], device=latent.device)
+            mask = torch.arange(n, device=latent.device)[None, :] < frames[:, None]
+        prosody_input = latent if front.mel is None else self.prosody_encoder(front.mel, mask)
         quant = self.quantizer(latent, prosody_input, mask)
         timbre = self.timbre_encoder(latent, mask)
-        return _Analysis(latent, mask, quant, timbre, n)
+        return _Analysis(latent, mask, quant, timbre, n, prosody_input)
+
+    # ---- batched encoding, each item as if alone --------------------------------------------------
+    @torch.no_grad()
+    def _front_reach(self) -> int:
+        """Frames at either edge of an input whose front-end features depend on what lies beyond that edge.
+
+        Measured, not derived (convolutions, anti-aliasing filters and the STFT all add to it): a random probe
+        is encoded whole and cut in two; frames of a part that differ from the whole's are within reach of
+        the cut. +1 frame of margin. Cached: it depends on the architecture, not on the weights' values.
+        """
+        if self._reach is not None:
+            return self._reach
+        hop, n = self.hp.hop_length, 32
+        gen = torch.Generator().manual_seed(0)
+        while True:
+            probe = 0.1 * torch.randn(1, 2 * n * hop, generator=gen)
+            whole, head, tail = (self._front_end(x) for x in (probe, probe[:, : n * hop], probe[:, n * hop:]))
+
+            def differing(part: _FrontEnd, ref: slice) -> Tensor:
+                feats = [(part.latent, whole.latent)] + ([(part.mel, whole.mel)] if part.mel is not None else [])
+                bad = torch.zeros(part.latent.shape[-1], dtype=torch.bool)
+                for a, b in feats:
+                    b = b[..., ref]
+                    bad |= ((a - b).abs() > 1e-5 * b.abs().max().clamp_min(1e-12)).any(dim=1)[0]
+                return bad.nonzero().flatten()
+
+            bad_head, bad_tail = differing(head, slice(0, n)), differing(tail, slice(n, 2 * n))
+            reach = max(n - int(bad_head.min()) if len(bad_head) else 0, int(bad_tail.max()) + 1 if len(bad_tail) else 0)
+            if reach < n // 2:
+                self._reach = reach + 1
+                return self._reach
+            if n >= 4096:
+                raise RuntimeError(f"the codec's front end reaches more than {n // 2} frames past an edge")
+            n *= 2
+
+    @torch.no_grad()
+    def _front_end_alone(self, wav: Tensor, lengths: Tensor) -> _FrontEnd:
+        """Front end of a zero-padded batch [B, T] whose items have ``lengths`` [B] samples, equal to each item's own.
+
+        In a padded batch the convolutions of a shorter item run on into the padding, which changes its last
+        frames (on the mini codec, its last 4-6 codes and its timbre at 1e-2). Those frames are recomputed from
+        a crop of the item's last 2R frames (R = ``_front_reach``) that ends where the item alone would; the crops
+        have one length, so they run as one batch too. Needs ``pad_input`` (the crop must end on the item's grid).
+        """
+        hp, hop = self.hp, self.hp.hop_length
+        wav = self._check_wav(wav)
+        keep = torch.arange(wav.shape[-1], device=wav.device)[None, :] < lengths.to(wav.device)[:, None]
+        wav = wav * keep  # what lies past an item's end must be the zeros its own encode pads with
+        front = self._front_end(wav)
+        r, n = self._front_reach(), front.latent.shape[-1]
+        frames = [hp.frames_for(int(t)) for t in lengths]
+        crops, owners = [], []
+        for i, f in enumerate(frames):
+            if f == n:
+                continue
+            if f <= 2 * r:  # shorter than a crop: encode it whole (it is cheap)
+                front.splice(i, 0, self._front_end(wav[i:i + 1, : int(lengths[i])]), 0)
+            else:
+                crops.append(wav[i, (f - 2 * r) * hop: int(lengths[i])])
+                owners.append(i)
+        if crops:
+            batch = torch.stack([F.pad(c, (0, 2 * r * hop - c.shape[-1])) for c in crops])
+            tails = self._front_end(batch)
+            for j, i in enumerate(owners):
+                one = _FrontEnd(tails.latent[j:j + 1], None if tails.mel is None else tails.mel[j:j + 1])
+                front.splice(i, frames[i] - r, one, r)
+        return front
+
+    @torch.no_grad()
+    def encode_with_prosody_latent(self, wav: Tensor, lengths: Tensor | None = None) -> tuple[Encoded, Tensor]:
+        """wav [B, T] (items zero-padded to T; ``lengths`` [B] samples, None: all T) -> (Encoded, prosody latent [B, D, F]).
+
+        The prosody latent is the pre-quantization input of the prosody codebooks (what ``phone_prosody_codes``
+        pools). Unlike ``encode`` on a padded batch, every item's codes, timbre and latent equal those of the
+        item encoded alone (frames past an item's own F are padding: codes there are meaningless).
+        """
+        wav = self._check_wav(wav)
+        b, t = wav.shape
+        n_samples = lengths.long().cpu() if lengths is not None else torch.full((b,), t)
+        if lengths is None or bool((n_samples == t).all()):
+            a = self._analyze(wav, lengths)
+        elif self.hp.pad_input:
+            a = self._analyze(wav, n_samples, self._front_end_alone(wav, n_samples))
+        else:  # the release's framing: a crop cannot end on the item's grid; encode one by one
+            return self._encode_one_by_one(wav, n_samples)
+        return Encoded(a.quant.codes, a.timbre, n_samples), a.prosody_input
+
+    def _encode_one_by_one(self, wav: Tensor, lengths: Tensor) -> tuple[Encoded, Tensor]:
+        n = self.hp.frames_for(wav.shape[-1])
+        parts = [self._analyze(wav[i:i + 1, : int(lengths[i])], None) for i in range(wav.shape[0])]
+
+        def pad(x: Tensor) -> Tensor:
+            return F.pad(x, (0, n - x.shape[-1]))
+
+        codes = FactorCodes(*(torch.cat([pad(getattr(p.quant.codes, k)) for p in parts]) for k in ("prosody", "content", "detail")))
+        timbre = torch.cat([p.timbre for p in parts])
+        return Encoded(codes, timbre, lengths), torch.cat([pad(p.prosody_input) for p in parts])
+
+    @torch.no_grad()
+    def phone_prosody_codes(self, prosody_latent: Tensor, durations: Tensor, phone_mask: Tensor) -> Tensor:
+        """One prosody code per phone (NaturalSpeech 3 §4.1): the prosody latent [B, D, F] mean-pooled over each
+        phone's frames (``durations`` [B, P] long, in codec frames, phone after phone from frame 0), quantized by
+        the codec's own first prosody codebook. ``phone_mask`` [B, P] bool marks real phones. -> [B, P] long, 0 on
+        padding phones."""
+        b, d, f = prosody_latent.shape
+        if durations.shape != phone_mask.shape or durations.shape[0] != b:
+            raise ValueError(f"durations {tuple(durations.shape)} and phone_mask {tuple(phone_mask.shape)} must both be "
+                             f"[B={b}, P]")
+        durations = durations.long().masked_fill(~phone_mask, 0)
+        if bool((durations[phone_mask] < 1).any()) or int(durations.sum(1).max()) > f:
+            raise ValueError(f"every real phone needs >= 1 frame and an item's durations at most {f} frames; got sums "
+                             f"{durations.sum(1).tolist()}")
+        p = durations.shape[1]
+        ends = durations.cumsum(1)  # [B, P]
+        frame_phone = (torch.arange(f, device=ends.device)[None, :, None] >= ends[:, None, :]).sum(-1)  # [B, F] in 0..P
+        sums = prosody_latent.new_zeros(b, p + 1, d).scatter_add_(
+            1, frame_phone[..., None].expand(-1, -1, d), prosody_latent.transpose(1, 2))
+        pooled = sums[:, :p] / durations.clamp_min(1)[..., None].to(sums.dtype)  # [B, P, D]; frames past the sum dropped
+        layer = self.quantizer.prosody.layers[0]
+        z = layer.in_proj(pooled)
+        if layer.normalized:
+            z = F.normalize(z, dim=-1)
+        return layer.lookup(z).masked_fill(~phone_mask, 0)
 
     # ---- synthesis ------------------------------------------------------------------------------
     def synthesize(self, z: Tensor, timbre: Tensor, f0: Tensor | None = None) -> Tensor:

@@ -16,7 +16,6 @@ one shard's labels and one batch, whatever the corpus size. Decoding runs in the
 """
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -27,6 +26,7 @@ from ns3.audio import decode_audio_bytes
 from ns3.data.batch import CodecBatch, CodecExample, collate_codec
 from ns3.data.codec_data import labelled_example
 from ns3.data.pitch import SpeakerPitchStats
+from ns3.data.rank_stream import rank_items
 from ns3.data.shards import iter_tar_groups
 
 
@@ -75,18 +75,8 @@ class CodecBatchStream:
 
     def _rank_samples(self, epoch: int) -> Iterator[tuple[dict, bytes, dict[str, bytes]]]:
         """This rank's shards of the epoch, over and over (each pass in a new seeded order)."""
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.shards))
-        mine = [self.shards[i] for i in order[self.rank::self.world_size]]
-        for cycle in itertools.count():
-            if cycle:
-                mine = [mine[i] for i in np.random.default_rng([self.seed, epoch, self.rank, cycle]).permutation(len(mine))]
-            got = False
-            for shard in mine:
-                for s in self._shard_samples(shard):
-                    got = True
-                    yield s
-            if not got:
-                raise ValueError(f"rank {self.rank}: its training shards {mine[:3]}... hold no labelled utterance")
+        return rank_items(self.shards, self._shard_samples, seed=self.seed, epoch=epoch, rank=self.rank,
+                          world_size=self.world_size)
 
     def _shuffled(self, epoch: int) -> Iterator[tuple[dict, bytes, dict[str, bytes]]]:
         rng = np.random.default_rng([self.seed, epoch, self.rank, 7])

@@ -53,7 +53,8 @@ def test_every_stage_flow_is_a_prefect_flow_named_after_its_stage():
 def test_pipeline_order_and_unknown_stage_message():
     from pipelines.pipeline import configured_flow
 
-    assert STAGE_NAMES == ("corpus", "shard", "align", "train_codec", "evaluate_codec", "report")
+    assert STAGE_NAMES == ("corpus", "shard", "align", "train_codec", "extract_codes", "train_diffusion", "evaluate_codec",
+                           "report")
     with pytest.raises(KeyError, match="stages are"):
         configured_flow("train", None)
     assert stage("train-codec") is stage("train_codec")
