@@ -73,7 +73,7 @@ class _Analysis:
     quant: object  # QuantizerOutput
     timbre: Tensor
     num_frames: int
-    prosody_input: Tensor  # [B, D, F] what the prosody quantizer reads (the latent in V1, the mel encoder's output in V2)
+    prosody_input: Tensor  # [B, D, F] what the prosody quantizer reads (V1: the latent; V2: the mel encoder's output)
 
 
 @dataclass
@@ -84,7 +84,7 @@ class _FrontEnd:
     mel: Tensor | None  # [B, prosody_mel_bins, F] low log-mel bins (prosody_input v2), else None
 
     def splice(self, item: int, start: int, other: "_FrontEnd", other_start: int) -> None:
-        """Overwrite frames ``start:`` of ``item`` (up to the other's end) with ``other``'s item 0 from ``other_start``."""
+        """Overwrite frames ``start:`` of ``item`` with ``other``'s item 0 from ``other_start`` to its end."""
         n = other.latent.shape[-1] - other_start
         self.latent[item, :, start:start + n] = other.latent[0, :, other_start:]
         if self.mel is not None:
@@ -177,20 +177,23 @@ class FACodec(nn.Module):
             return self._reach
         hop, n = self.hp.hop_length, 32
         gen = torch.Generator().manual_seed(0)
+        device = self.encoder.block[0].weight_v.device if hasattr(self.encoder.block[0], "weight_v") else None
+        device = device or next(self.parameters()).device
         while True:
-            probe = 0.1 * torch.randn(1, 2 * n * hop, generator=gen)
+            probe = (0.1 * torch.randn(1, 2 * n * hop, generator=gen)).to(device)
             whole, head, tail = (self._front_end(x) for x in (probe, probe[:, : n * hop], probe[:, n * hop:]))
 
             def differing(part: _FrontEnd, ref: slice) -> Tensor:
                 feats = [(part.latent, whole.latent)] + ([(part.mel, whole.mel)] if part.mel is not None else [])
-                bad = torch.zeros(part.latent.shape[-1], dtype=torch.bool)
+                bad = torch.zeros(part.latent.shape[-1], dtype=torch.bool, device=part.latent.device)
                 for a, b in feats:
                     b = b[..., ref]
                     bad |= ((a - b).abs() > 1e-5 * b.abs().max().clamp_min(1e-12)).any(dim=1)[0]
-                return bad.nonzero().flatten()
+                return bad.nonzero().flatten().cpu()
 
             bad_head, bad_tail = differing(head, slice(0, n)), differing(tail, slice(n, 2 * n))
-            reach = max(n - int(bad_head.min()) if len(bad_head) else 0, int(bad_tail.max()) + 1 if len(bad_tail) else 0)
+            reach = max(n - int(bad_head.min()) if len(bad_head) else 0,
+                        int(bad_tail.max()) + 1 if len(bad_tail) else 0)
             if reach < n // 2:
                 self._reach = reach + 1
                 return self._reach
@@ -233,7 +236,7 @@ class FACodec(nn.Module):
 
     @torch.no_grad()
     def encode_with_prosody_latent(self, wav: Tensor, lengths: Tensor | None = None) -> tuple[Encoded, Tensor]:
-        """wav [B, T] (items zero-padded to T; ``lengths`` [B] samples, None: all T) -> (Encoded, prosody latent [B, D, F]).
+        """wav [B, T] (items zero-padded; ``lengths`` [B] samples, None: all T) -> (Encoded, prosody latent [B, D, F]).
 
         The prosody latent is the pre-quantization input of the prosody codebooks (what ``phone_prosody_codes``
         pools). Unlike ``encode`` on a padded batch, every item's codes, timbre and latent equal those of the
@@ -257,7 +260,8 @@ class FACodec(nn.Module):
         def pad(x: Tensor) -> Tensor:
             return F.pad(x, (0, n - x.shape[-1]))
 
-        codes = FactorCodes(*(torch.cat([pad(getattr(p.quant.codes, k)) for p in parts]) for k in ("prosody", "content", "detail")))
+        codes = FactorCodes(*(torch.cat([pad(getattr(p.quant.codes, k)) for p in parts])
+                              for k in ("prosody", "content", "detail")))
         timbre = torch.cat([p.timbre for p in parts])
         return Encoded(codes, timbre, lengths), torch.cat([pad(p.prosody_input) for p in parts])
 
@@ -280,7 +284,8 @@ class FACodec(nn.Module):
         frame_phone = (torch.arange(f, device=ends.device)[None, :, None] >= ends[:, None, :]).sum(-1)  # [B, F] in 0..P
         sums = prosody_latent.new_zeros(b, p + 1, d).scatter_add_(
             1, frame_phone[..., None].expand(-1, -1, d), prosody_latent.transpose(1, 2))
-        pooled = sums[:, :p] / durations.clamp_min(1)[..., None].to(sums.dtype)  # [B, P, D]; frames past the sum dropped
+        # [B, P, D]; the frames past an item's durations (its padding) fell into bin P and are dropped
+        pooled = sums[:, :p] / durations.clamp_min(1)[..., None].to(sums.dtype)
         layer = self.quantizer.prosody.layers[0]
         z = layer.in_proj(pooled)
         if layer.normalized:

@@ -33,7 +33,8 @@ from ns3.runtime import pin_torch_threads
 
 log = logging.getLogger(__name__)
 
-NO_ALIGNMENT, BAD_LABELS, DURATION_MISMATCH, UNREADABLE_AUDIO = "no_alignment", "bad_labels", "duration_mismatch", "unreadable_audio"
+NO_ALIGNMENT, BAD_LABELS = "no_alignment", "bad_labels"
+DURATION_MISMATCH, UNREADABLE_AUDIO = "duration_mismatch", "unreadable_audio"
 SKIP_REASONS = (NO_ALIGNMENT, BAD_LABELS, DURATION_MISMATCH, UNREADABLE_AUDIO)
 MAX_FRAME_ADJUST = 2
 METRICS_FILE, SKIPPED_FILE = "metrics.json", "skipped.jsonl"

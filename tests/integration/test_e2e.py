@@ -25,12 +25,22 @@ def test_pipeline_end_to_end(tmp_path, prefect_harness, monkeypatch):
     torch.set_num_threads(2)
 
     result = pipeline_flow(load_params(root / "params.yaml"), use_dvc=False)
-    assert all(result[s] == "ran" for s in ("corpus", "shard", "align", "train_codec", "evaluate_codec", "report"))
+    assert all(result[s] == "ran" for s in ("corpus", "shard", "align", "train_codec", "extract_codes",
+                                            "train_diffusion", "evaluate_codec", "report"))
 
     align = json.loads((root / "metrics" / "align.json").read_text())
     assert align["splits"]["train"]["aligned"] > 0 and "boundary" in align["splits"]["test"]
     codec = json.loads((root / "metrics" / "train_codec.json").read_text())
     assert codec["steps"] == 24
+    extract = json.loads((root / "metrics" / "extract_codes.json").read_text())
+    assert extract["utterances"] == extract["extracted"] + extract["skipped"] and extract["extracted"] > 0
+    diff = json.loads((root / "metrics" / "train_diffusion.json").read_text())
+    assert diff["steps"] == 16 and diff["params_m"] > 0
+    for level in ("p", "c1", "c2", "d1", "d2", "d3"):  # validation accuracy beside both baselines, per level
+        assert {f"valid/acc/{level}", f"valid/acc_majority/{level}", f"valid/acc_prompt_copy/{level}"} <= set(diff)
+    assert diff["gen/nfe"] == 60 and diff["gen/pairs"] == 2  # generated test pairs, decoded and scored
+    assert "gen/resynthesis/per" in diff and "gen/generated/per" in diff
+    assert (root / "data" / "diffusion" / "diffusion.pt").exists()
     ev = json.loads((root / "metrics" / "eval_codec.json").read_text())
     ours = ev["reconstruction"]["ns3-facodec"]
     assert ours["utterances"] == 6 and ours["stoi"] is not None and 0 <= ours["stoi"] <= 1
@@ -60,7 +70,12 @@ def test_pipeline_end_to_end(tmp_path, prefect_harness, monkeypatch):
     client = mlflow.MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("ns3").experiment_id])
     stages = {r.data.tags.get("ns3.stage") for r in runs}
-    assert {"pipeline", "corpus", "shard", "align", "train_codec", "evaluate_codec", "report"} <= stages
+    assert {"pipeline", "corpus", "shard", "align", "train_codec", "extract_codes", "train_diffusion",
+            "evaluate_codec", "report"} <= stages
+    diffusion_run = next(r for r in runs if r.data.tags.get("ns3.stage") == "train_diffusion")
+    assert len(client.get_metric_history(diffusion_run.info.run_id, "diffusion/frame_ce")) >= 2
+    samples = [a.path for a in client.list_artifacts(diffusion_run.info.run_id, "samples")]
+    assert samples  # code maps, durations and audio at each evaluation
     train = next(r for r in runs if r.data.tags.get("ns3.stage") == "train_codec")
     history = client.get_metric_history(train.info.run_id, "codec/rec")
     assert len(history) >= 2  # a curve, not a single point
