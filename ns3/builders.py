@@ -105,5 +105,6 @@ def generation_config(cfg):
     """diffusion.sample -> the sampler settings of `ns3.diffusion.generate`."""
     from ns3.diffusion.generate import GenerationConfig
 
-    return GenerationConfig(steps=cfg.steps, use_cfg=cfg.use_cfg, cfg_alpha=cfg.cfg_alpha, cfg_rescale=cfg.cfg_rescale,
+    return GenerationConfig(steps=cfg.steps, duration_steps=cfg.duration_steps, use_cfg=cfg.use_cfg,
+                            cfg_alpha=cfg.cfg_alpha, cfg_rescale=cfg.cfg_rescale,
                             top_k=cfg.top_k, temperature=cfg.temperature, gumbel_scale=cfg.gumbel_scale)

@@ -267,6 +267,8 @@ class DiffusionTrainConfig(_Section):
 
 class DiffusionSampleConfig(_Section):
     steps: int = Field(ge=1, description="iterations per process (4: 60 NFE; 1: the one-step mode, 15 NFE)")
+    duration_steps: int = Field(ge=1, description="iterations of the duration diffusion (1: the Table 11 "
+                                "'one-step duration' ablation); steps: 1 makes it one-step as well")
     use_cfg: bool = Field(description="false: the -cfg ablation (iterations doubled to keep 60 NFE)")
     cfg_alpha: float = Field(ge=0)
     cfg_rescale: float = Field(ge=0, le=1, description="phi: 1 = full rescale (the paper's formula)")

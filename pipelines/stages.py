@@ -104,6 +104,7 @@ STAGES: tuple[Stage, ...] = (
         params=("extract.splits",),  # extract.batch_size does not change the codes (a test holds it to that)
         outs=(f"{DATA}/codes",),
         metrics=(f"{METRICS}/extract_codes.json",),
+        persist=(f"{DATA}/codes",),  # shards done for the same codec and inputs are kept (their .done sidecars)
         maps_shards=True,
     ),
     Stage(

@@ -33,6 +33,9 @@ TINY_TRAINING = {
     "align": {"schedule": {"rounds": 1, "flat_epochs": 1, "epochs_per_round": 1}},
     "codec": {"train": {"batch_size": 2, "crop_seconds": 0.5, "max_steps": 4, "max_minutes": None, "log_every": 2,
                         "ckpt_every": 2, "eval_every": 1000, "valid_utterances": 1, "shuffle_buffer": 4}},
+    "diffusion": {"train": {"batch_frames": 600, "max_steps": 2, "max_minutes": None, "log_every": 1,
+                            "ckpt_every": 1, "eval_every": 1000, "valid_utterances": 1, "shuffle_buffer": 4},
+                  "check_pairs": 1},
     "evaluate": {"max_utterances": 2, "vc_pairs": 1, "samples": 1, "classic_codecs": False},
 }
 

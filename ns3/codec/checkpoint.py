@@ -1,7 +1,6 @@
 """Our own FACodec checkpoint: {"format", "version", "hparams", "state_dict"}, loadable with weights_only."""
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -58,11 +57,3 @@ def load_codec(path: str | Path, map_location: str | torch.device = "cpu") -> FA
         raise ValueError(f"{path}: weights do not match its hparams: {e}") from e
     return model.eval()
 
-
-def codec_hash(path: str | Path) -> str:
-    """sha256 of the checkpoint file (first 16 hex digits): stamps code shards with the codec that made them."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]

@@ -177,8 +177,7 @@ class FACodec(nn.Module):
             return self._reach
         hop, n = self.hp.hop_length, 32
         gen = torch.Generator().manual_seed(0)
-        device = self.encoder.block[0].weight_v.device if hasattr(self.encoder.block[0], "weight_v") else None
-        device = device or next(self.parameters()).device
+        device = next(self.parameters()).device
         while True:
             probe = (0.1 * torch.randn(1, 2 * n * hop, generator=gen)).to(device)
             whole, head, tail = (self._front_end(x) for x in (probe, probe[:, : n * hop], probe[:, n * hop:]))

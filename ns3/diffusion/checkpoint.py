@@ -1,6 +1,6 @@
 """The exported diffusion model: {"format", "version", "hparams", "codec_hash", "stats", "state_dict"}.
 
-``codec_hash`` names the codec whose codes it was trained on (`ns3.codec.checkpoint.codec_hash`): a model
+``codec_hash`` names the codec whose codes it was trained on (`ns3.data.code_shards.file_sha256`): a model
 only makes sense with that codec's decoder. ``stats`` holds what the data said (duration cap, per-level
 majority codes, phone mean durations) for the baselines the evaluation prints beside the model.
 """

@@ -94,9 +94,11 @@ class DiffusionTrainSpec:
     samples: int = 1  # validation utterances generated, plotted and decoded at each evaluation
     generation: Any = None  # GenerationConfig of those samples (None: the defaults)
 
-    def fingerprint(self) -> dict:
+    def fingerprint(self, codec_hash: str) -> dict:
+        """The run's identity: the recipe and the codec whose codes it learns (new codes never resume old state)."""
         recipe = {k: v for k, v in asdict(self).items() if k not in RESUMABLE and k not in ("out_dir", "state_dir", "tags")}
         recipe["hparams"] = self.hparams.to_dict()
+        recipe["codec_hash"] = codec_hash
         return recipe_fingerprint(json.loads(json.dumps(recipe, default=str)))
 
 
@@ -186,7 +188,7 @@ def train_diffusion(spec: DiffusionTrainSpec, data: DiffusionTrainingData) -> Di
                               batches_per_epoch=batches_per_epoch, rank=dist.rank, world_size=dist.world_size)
     valid = _valid_batches(data.valid_shards, spec.valid_utterances, spec.batch_frames) if dist.is_main else []
     model = FactorizedDiffusion(spec.hparams)
-    prepare_training_state(spec.state_dir, spec.fingerprint())
+    prepare_training_state(spec.state_dir, spec.fingerprint(data.codec_hash))
 
     codec = _load_codec(spec.codec_path) if dist.is_main and spec.codec_path and spec.samples else None
 

@@ -31,7 +31,8 @@ def test_dvc_repro_resumes_training_and_reruns_only_downstream(tmp_path, prefect
     root, sh = dvc_project(tmp_path / "proj", deep_merge(TINY_CORPUS, TINY_TRAINING), env)
 
     first = sh("dvc", "repro", check=True)
-    assert _ran(first) == ["corpus", "shard", "align", "train_codec", "evaluate_codec", "report"]
+    assert _ran(first) == ["corpus", "shard", "align", "train_codec", "extract_codes", "train_diffusion",
+                           "evaluate_codec", "report"]
     summary = json.loads((root / "metrics" / "train_codec.json").read_text())
     assert summary["steps"] == 4 and summary["resumed_from"] == 0
     state = root / "data" / "state" / "train_codec"
@@ -40,9 +41,12 @@ def test_dvc_repro_resumes_training_and_reruns_only_downstream(tmp_path, prefect
     # A longer budget: DVC re-runs train_codec and what follows it, and training continues from step 4.
     set_param(root, "codec.train.max_steps", 6)
     second = sh("dvc", "repro", check=True)
-    assert _ran(second) == ["train_codec", "evaluate_codec", "report"]
+    # The codes come from the new codec, so the diffusion is retrained on them.
+    assert _ran(second) == ["train_codec", "extract_codes", "train_diffusion", "evaluate_codec", "report"]
     summary = json.loads((root / "metrics" / "train_codec.json").read_text())
     assert summary["steps"] == 6 and summary["resumed_from"] == 4
+    # Its budget did not change, but its codes did: the diffusion state of the old codec is not resumed.
+    assert json.loads((root / "metrics" / "train_diffusion.json").read_text())["resumed_from"] == 0
     # The DVC cache holds the exported codec, never the training state (optimizer, RNG, stream position).
     assert _cached(root, root / "data" / "codec" / "codec.pt")
     assert not _cached(root, state / "last.pt")

@@ -23,12 +23,13 @@ def setup():
 
 @pytest.mark.parametrize("config,nfe", [(GenerationConfig(), 60), (GenerationConfig(steps=1), 15),
                                         (GenerationConfig(use_cfg=False), 60),
-                                        (GenerationConfig(use_cfg=False, double_steps_without_cfg=False), 32)])
+                                        (GenerationConfig(use_cfg=False, double_steps_without_cfg=False), 32),
+                                        (GenerationConfig(duration_steps=1), 57)])
 def test_nfe_budget(setup, config, nfe):
     model, batch = setup
     out = generate(model, [batch.phone_ids[0, :4]], [{"prosody": _prompt(batch, 1, 3)}], config)
     assert out.nfe == nfe
-    assert out.nfe_by_process["duration"] == (1 if config.steps == 1 else 4)  # no CFG on durations, ever
+    assert out.nfe_by_process["duration"] == (1 if 1 in (config.steps, config.duration_steps) else 4)  # never CFG
 
 
 def test_outputs_fit_their_durations_and_vocabularies(setup):
