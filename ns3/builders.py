@@ -28,8 +28,9 @@ def codec_hparams(cfg: "CodecModelConfig", num_phones: int, num_speakers: int) -
     from ns3.codec.hparams import FACodecHParams
 
     preset = FACodecHParams.mini if cfg.size == "mini" else FACodecHParams.paper
-    fields = cfg.model_dump(exclude={"size"})
-    return preset(**fields, num_phones=num_phones, num_speakers=max(1, num_speakers))
+    fields = cfg.model_dump(exclude={"size", "factorized"})
+    hp = preset(**fields, num_phones=num_phones, num_speakers=max(1, num_speakers))
+    return hp if cfg.factorized else FACodecHParams.unfactorized(hp)
 
 
 def codec_loss_weights(configured: dict[str, float], hp: "FACodecHParams") -> dict[str, float]:
@@ -77,9 +78,18 @@ def diffusion_hparams(cfg, num_phones: int, codebook_size: int, levels: tuple[st
                   duration_uses_prompt=cfg.duration_uses_prompt)
 
 
+def diffusion_levels(num_levels: int, factorized: bool) -> tuple[str, ...]:
+    """Frame-level names: p, c1, c2, d1, d2, d3 (a factorized codec; fewer without details); q1..qN for the
+    -factorization codec, whose levels are one attribute (each prompt shows them all)."""
+    from ns3.diffusion.hparams import LEVELS
+
+    if factorized and num_levels <= len(LEVELS):
+        return LEVELS[:num_levels]
+    return tuple(f"q{i + 1}" for i in range(num_levels))
+
+
 def diffusion_train_spec(params, data):
     """params + what extract_codes left (``DiffusionTrainingData``) -> the diffusion recipe's spec."""
-    from ns3.diffusion.hparams import LEVELS
     from ns3.recipes.diffusion import DiffusionTrainSpec
     from ns3.solvers.diffusion import PAPER_LOSS_WEIGHTS
 
@@ -87,7 +97,7 @@ def diffusion_train_spec(params, data):
     unknown = sorted(set(t.loss_weights) - set(PAPER_LOSS_WEIGHTS))
     if unknown:
         raise ValueError(f"diffusion.train.loss_weights: unknown loss key(s) {unknown}; known: {sorted(PAPER_LOSS_WEIGHTS)}")
-    levels = LEVELS[: data.num_levels] if data.num_levels <= len(LEVELS) else tuple(f"q{i}" for i in range(data.num_levels))
+    levels = diffusion_levels(data.num_levels, data.factorized)
     hp = diffusion_hparams(params.diffusion.model, data.num_phones, data.codebook_size, levels, data.stats.max_duration)
     root = params.resolve("data")
     return DiffusionTrainSpec(

@@ -136,6 +136,8 @@ class CodecModelConfig(_Section):
     prosody_input: Literal["v1", "v2"]
     information_bottleneck: bool
     use_detail: bool
+    factorized: bool = Field(description="false: the paper's -factorization codec (one plain residual VQ over all "
+                             "the codebooks, no timbre branch, no heads; Table 10), and a diffusion over its levels")
     codebook_size: int = Field(ge=2)
     codebook_dim: int = Field(ge=1)
     detail_dropout: float = Field(ge=0, le=1)

@@ -43,6 +43,11 @@ class FACodecHParams:
     codebook_restart_decay: float = 0.95  # EMA decay of code usage for dead-code restarts in training (0: off)
     normalized_codes: bool = False  # unit-norm code vectors (stable from-scratch training); False = the release
     use_detail: bool = True  # False: no detail codebooks at all (ablation)
+    # False: the paper's "-factorization" codec (Table 10). One plain residual VQ of the encoder output over all
+    # the codebooks in code order (the p / c / d names then only say a level's position), no timbre branch
+    # (the timbre vector is zeros, so the decoder's conditional norms are plain learned norms), no
+    # supervision or GRL heads; the decoder gets the sum of every level's code.
+    factorized: bool = True
 
     # Prosody input: "v1" = encoder output; "v2" = first ``prosody_mel_bins`` log-mel bins through
     # their own transformer (the paper's "Mel 20 bins" variant / released V2 checkpoints).
@@ -117,10 +122,25 @@ class FACodecHParams:
             problems.append(f"prosody_mel_bins={self.prosody_mel_bins} > n_mels={self.n_mels}")
         if self.excitation and not self.heads:
             problems.append("excitation=True needs heads=True (F0 and voicing are predicted by the prosody head)")
+        if not self.factorized:
+            clash = [name for name, on in (("heads", self.heads), ("excitation", self.excitation),
+                                           ("redecoder", self.redecoder), ("timbre_speaker", self.timbre_speaker),
+                                           ("prosody_input='v2'", self.prosody_input == "v2"),
+                                           ("detail_dropout > 0", self.detail_dropout > 0),
+                                           ("detach_prosody_content", self.detach_prosody_content)) if on]
+            if clash:
+                problems.append(f"factorized=False (one plain residual VQ, no timbre) excludes {clash}")
         if self.prosody_input == "v2" and not self.pad_input:
             problems.append("prosody_input='v2' needs pad_input=True (mel and encoder frame counts must agree)")
         if problems:
             raise ValueError("invalid FACodecHParams: " + "; ".join(problems))
+
+    @classmethod
+    def unfactorized(cls, base: "FACodecHParams") -> "FACodecHParams":
+        """``base`` as the "-factorization" codec: the same sizes and codebooks, and off what it excludes."""
+        return dataclasses.replace(base, factorized=False, heads=False, excitation=False, redecoder=False,
+                                   timbre_speaker=False, prosody_input="v1", detail_dropout=0.0,
+                                   detach_prosody_content=False)
 
     @property
     def hop_length(self) -> int:

@@ -106,10 +106,11 @@ class FACodec(nn.Module):
         self.quantizer = FactorizedQuantizer(
             d, hp.n_prosody, hp.n_content, hp.n_detail if hp.use_detail else 0,
             hp.codebook_size, hp.codebook_dim, hp.information_bottleneck, hp.codebook_restart_decay, hp.normalized_codes,
+            hp.factorized,
         )
         self.timbre_encoder = TimbreEncoder(
             d, hp.timbre_layers, hp.attention_heads, hp.ffn_channels, hp.ffn_kernel, hp.transformer_dropout, hp.positional
-        )
+        ) if hp.factorized else None  # -factorization: no timbre branch (a zero timbre vector)
         self.decoder_cln = ConditionalLayerNorm(d)
         if hp.decoder == "istft":
             self.decoder = ISTFTGenerator(d, hp.istft_channels, hp.istft_layers, hp.hop_length, hp.istft_n_fft, d)
@@ -161,7 +162,8 @@ class FACodec(nn.Module):
             mask = torch.arange(n, device=latent.device)[None, :] < frames[:, None]
         prosody_input = latent if front.mel is None else self.prosody_encoder(front.mel, mask)
         quant = self.quantizer(latent, prosody_input, mask)
-        timbre = self.timbre_encoder(latent, mask)
+        timbre = (self.timbre_encoder(latent, mask) if self.timbre_encoder is not None
+                  else latent.new_zeros(latent.shape[0], hp.latent_dim))
         return _Analysis(latent, mask, quant, timbre, n, prosody_input)
 
     # ---- batched encoding, each item as if alone --------------------------------------------------

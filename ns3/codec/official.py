@@ -121,6 +121,9 @@ def infer_hparams(enc: dict[str, Tensor], dec: dict[str, Tensor], red: dict[str,
     if overrides.get("decoder", "dac") != "dac":
         raise OfficialCheckpointError(f"decoder={overrides['decoder']!r}: the released decoder weights are the "
                                       "DAC-style sample-rate generator; import them with decoder='dac'")
+    if overrides.get("factorized", True) is False:
+        raise OfficialCheckpointError("factorized=False: the release is the factorized codec; the -factorization "
+                                      "codec has no published weights (train it with codec.model.factorized: false)")
     try:
         n_blocks = _count(enc, r"block\.(\d+)\.block\.4\.weight_v")
         strides = tuple(int(enc[f"block.{i + 1}.block.4.weight_v"].shape[-1]) // 2 for i in range(n_blocks))
@@ -279,6 +282,8 @@ def export_official(model: FACodec) -> dict[str, dict[str, Tensor]]:
     if model.hp.decoder != "dac":
         raise ValueError(f"a codec with decoder={model.hp.decoder!r} has no published layout: the release's decoder "
                          "is the DAC-style generator")
+    if not model.hp.factorized:
+        raise ValueError("the -factorization codec (factorized=False) has no published layout: the release is factorized")
     out: dict[str, dict[str, Tensor]] = {"encoder": {}, "decoder": {}}
     if model.redecoder is not None:
         out["redecoder"] = {}

@@ -169,14 +169,19 @@ class QuantizerOutput:
 
 
 class FactorizedQuantizer(nn.Module):
-    """Prosody, content and (optional) detail groups."""
+    """Prosody, content and (optional) detail groups.
+
+    ``factorized=False`` chains the groups into one plain residual VQ (the "-factorization" codec): content
+    quantizes what prosody left, detail what both left, with gradients through the whole cascade.
+    """
 
     def __init__(
         self, dim: int, n_prosody: int, n_content: int, n_detail: int,
         codebook_size: int, codebook_dim: int, bottleneck: bool = True, restart_decay: float = 0.0,
-        normalized: bool = False,
+        normalized: bool = False, factorized: bool = True,
     ):
         super().__init__()
+        self.factorized = factorized
         args = (dim, codebook_size, codebook_dim, bottleneck, restart_decay, normalized)
         self.prosody = ResidualFVQ(n_prosody, *args)
         self.content = ResidualFVQ(n_content, *args)
@@ -185,10 +190,16 @@ class FactorizedQuantizer(nn.Module):
     def forward(self, latent: Tensor, prosody_input: Tensor, mask: Tensor | None = None) -> QuantizerOutput:
         """latent [B, D, F] (encoder output), prosody_input [B, D, F] (latent in V1, mel encoder in V2)."""
         p = self.prosody(prosody_input, mask)
-        c = self.content(latent, mask)
-        results = {"prosody": p, "content": c}
-        if self.detail is not None:
-            results["detail"] = self.detail(latent - (p.quantized + c.quantized).detach(), mask)
+        if self.factorized:
+            c = self.content(latent, mask)
+            results = {"prosody": p, "content": c}
+            if self.detail is not None:
+                results["detail"] = self.detail(latent - (p.quantized + c.quantized).detach(), mask)
+        else:
+            c = self.content(latent - p.quantized, mask)
+            results = {"prosody": p, "content": c}
+            if self.detail is not None:
+                results["detail"] = self.detail(latent - p.quantized - c.quantized, mask)
         empty = latent.new_zeros((latent.shape[0], 0, latent.shape[2]), dtype=torch.long)
         d_codes = results["detail"].codes if "detail" in results else empty
         return QuantizerOutput(

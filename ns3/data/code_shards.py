@@ -89,6 +89,7 @@ class CodeShardInfo:
     latent_dim: int
     frame_rate: float
     inventory_hash: str | None  # the align stage's phone inventory (None: nothing was aligned)
+    factorized: bool = True  # False: codes of the -factorization codec (one residual VQ, a zero timbre vector)
     format: str = CODE_FORMAT
     version: int = CODE_VERSION
 

@@ -36,6 +36,7 @@ class DiffusionTrainingData:
     codec_hash: str
     codebook_size: int
     num_levels: int
+    factorized: bool  # False: the -factorization codec's levels, one attribute prompted and generated together
     num_phones: int
     train_utterances: int
     train_frames: int
@@ -61,6 +62,7 @@ def diffusion_training_data(code_dir: Path, codec_path: Path | None, num_phones:
     return DiffusionTrainingData(
         code_dir=code_dir, train_shards=train, valid_shards=valid, codec_hash=info.codec_hash,
         codebook_size=info.codebook_size, num_levels=info.n_prosody + info.n_content + info.n_detail,
+        factorized=info.factorized,
         num_phones=num_phones, train_utterances=len(utts), train_frames=sum(u.codes.shape[1] for u in utts),
         stats=stats,
     )

@@ -356,7 +356,8 @@ def extract_codes(
         inventory_hash = PhoneInventory.load(label_dir / "inventory.json").hash
     info = CodeShardInfo(codec_hash=codec_hash, codec_path=str(codec_path), codebook_size=hp.codebook_size,
                          n_prosody=hp.n_prosody, n_content=hp.n_content, n_detail=hp.codebooks["detail"],
-                         latent_dim=hp.latent_dim, frame_rate=float(hp.frame_rate), inventory_hash=inventory_hash)
+                         latent_dim=hp.latent_dim, frame_rate=float(hp.frame_rate), inventory_hash=inventory_hash,
+                         factorized=hp.factorized)
     _remove_stale(out_dir, {p.name for p in shard_paths})
     skipped = [s for r in results for s in r.skipped]
     metrics = _metrics(results, info, seconds)

@@ -210,3 +210,37 @@ def test_flow_logs_metrics_to_mlflow_and_writes_the_metrics_file(stage_inputs, t
     assert run.data.metrics["extract_codes/code_usage/c1"] == metrics["code_usage"]["c1"]
     assert run.data.metrics["extract_codes/skipped_by_reason/no_alignment"] == metrics["skipped_by_reason"]["no_alignment"]
     assert {a.path for a in client.list_artifacts(run.info.run_id, "extract_codes")} >= {"extract_codes/code_info.json"}
+
+
+def test_unfactorized_codec_codes_train_a_diffusion_over_one_attribute(stage_inputs, tmp_path):
+    """-factorization: the plain codec's codes (zero timbre) extract, and the diffusion trains on its six levels
+    as one attribute (every prompt shows all of them)."""
+    import dataclasses
+
+    from ns3.builders import diffusion_train_spec
+    from ns3.config import load_params
+    from ns3.recipes.diffusion import diffusion_training_data, train_diffusion
+    from tests.helpers import PROJECT
+
+    s = stage_inputs
+    torch.manual_seed(0)
+    codec = tmp_path / "plain.pt"
+    save_codec(codec, FACodec(FACodecHParams.unfactorized(HP)))
+    out = extract_codes(codec, s["shards"], s["labels"], tmp_path / "codes")
+    assert out.metrics["extracted"] > 0
+    info = read_code_info(tmp_path / "codes")
+    assert not info.factorized and info.num_levels == 6
+    codes = _codes(tmp_path / "codes")
+    assert all(not u.timbre.any() for u in codes.values())
+
+    params = load_params(PROJECT / "params.yaml", overrides={"codec.model.factorized": False,
+                                                            "paths.data": str(tmp_path / "data")})
+    data = diffusion_training_data(tmp_path / "codes", codec, num_phones=100)
+    assert not data.factorized
+    spec = dataclasses.replace(diffusion_train_spec(params, data), max_steps=2, max_minutes=None, batch_frames=400,
+                               valid_utterances=2, eval_every=1000, samples=0)
+    assert spec.hparams.levels == ("q1", "q2", "q3", "q4", "q5", "q6")
+    assert set(spec.hparams.level_attributes) == {"codes"}
+    trained = train_diffusion(spec, data)
+    assert trained.steps == 2 and trained.checkpoint.exists()
+    assert {"valid/acc/q1", "valid/acc/q6"} <= set(trained.summary), sorted(trained.summary)
