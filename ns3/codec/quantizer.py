@@ -190,16 +190,11 @@ class FactorizedQuantizer(nn.Module):
     def forward(self, latent: Tensor, prosody_input: Tensor, mask: Tensor | None = None) -> QuantizerOutput:
         """latent [B, D, F] (encoder output), prosody_input [B, D, F] (latent in V1, mel encoder in V2)."""
         p = self.prosody(prosody_input, mask)
-        if self.factorized:
-            c = self.content(latent, mask)
-            results = {"prosody": p, "content": c}
-            if self.detail is not None:
-                results["detail"] = self.detail(latent - (p.quantized + c.quantized).detach(), mask)
-        else:
-            c = self.content(latent - p.quantized, mask)
-            results = {"prosody": p, "content": c}
-            if self.detail is not None:
-                results["detail"] = self.detail(latent - p.quantized - c.quantized, mask)
+        c = self.content(latent if self.factorized else latent - p.quantized, mask)
+        results = {"prosody": p, "content": c}
+        if self.detail is not None:
+            pc = p.quantized + c.quantized
+            results["detail"] = self.detail(latent - (pc.detach() if self.factorized else pc), mask)
         empty = latent.new_zeros((latent.shape[0], 0, latent.shape[2]), dtype=torch.long)
         d_codes = results["detail"].codes if "detail" in results else empty
         return QuantizerOutput(

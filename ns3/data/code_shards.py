@@ -216,10 +216,15 @@ def read_code_info(code_dir: str | Path) -> CodeShardInfo:
         raise ValueError(f"{path}: fields do not match {CODE_FORMAT} v{CODE_VERSION} ({e}); {_FIX}") from e
 
 
+def check_codec_hash(expected: str, codec_path: str | Path, what: str, fix: str) -> None:
+    """Refuse ``what`` (made from the codec with sha256 ``expected``) beside the codec at ``codec_path`` if that file
+    is another codec; the message names both hashes and ``fix``."""
+    have = file_sha256(codec_path)
+    if have != expected:
+        raise CodecMismatchError(f"{what} the codec with sha256 {expected}, but {codec_path} has sha256 {have}: {fix}")
+
+
 def check_codec(info: CodeShardInfo, codec_path: str | Path) -> None:
     """Refuse code shards made by another codec than ``codec_path`` (compared by the checkpoint's sha256)."""
-    have = file_sha256(codec_path)
-    if have != info.codec_hash:
-        raise CodecMismatchError(
-            f"the code shards were made by the codec with sha256 {info.codec_hash} ({info.codec_path}), but "
-            f"{codec_path} has sha256 {have}: re-run `ns3 extract-codes` with this codec")
+    check_codec_hash(info.codec_hash, codec_path, f"the code shards ({info.codec_path}) were made by",
+                     "re-run `ns3 extract-codes` with this codec")

@@ -28,8 +28,10 @@ def save_diffusion(path: str | Path, model: FactorizedDiffusion, codec_hash: str
     return Path(path)
 
 
-def load_diffusion(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[FactorizedDiffusion, dict]:
-    """-> (model in eval mode, {"codec_hash", "stats"})."""
+def load_diffusion(path: str | Path, map_location: str | torch.device = "cpu",
+                   codec_path: str | Path | None = None) -> tuple[FactorizedDiffusion, dict]:
+    """-> (model in eval mode, {"codec_hash", "stats"}). With ``codec_path``: refuse (``CodecMismatchError``) a
+    model trained on another codec's codes, whose output that codec's decoder cannot make sense of."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"diffusion checkpoint not found: {path}; run `ns3 train-diffusion`")
@@ -38,6 +40,11 @@ def load_diffusion(path: str | Path, map_location: str | torch.device = "cpu") -
         raise ValueError(f"{path}: not an {DIFFUSION_FORMAT} checkpoint")
     if obj.get("version") != DIFFUSION_VERSION:
         raise ValueError(f"{path}: {DIFFUSION_FORMAT} version {obj.get('version')} (expected {DIFFUSION_VERSION})")
+    if codec_path is not None:
+        from ns3.data.code_shards import check_codec_hash
+
+        check_codec_hash(obj["codec_hash"], codec_path, f"{path} was trained on codes of",
+                         "re-run `ns3 extract-codes` and `ns3 train-diffusion` with this codec")
     model = FactorizedDiffusion(DiffusionHParams.from_dict(obj["hparams"]))
     model.load_state_dict(obj["state_dict"], strict=True)
     return model.eval(), {"codec_hash": obj["codec_hash"], "stats": obj["stats"]}

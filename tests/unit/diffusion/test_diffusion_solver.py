@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -59,6 +60,18 @@ def test_export_round_trip(tmp_path):
     assert loaded.hp == hp and meta == {"codec_hash": "abc123", "stats": {"max_duration": 6}}
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_load_refuses_a_model_of_another_codec(tmp_path):
+    from ns3.data.code_shards import CodecMismatchError, file_sha256
+
+    codec, other = tmp_path / "codec.pt", tmp_path / "other.pt"
+    codec.write_bytes(b"the codec the codes came from")
+    other.write_bytes(b"a retrained codec")
+    path = save_diffusion(tmp_path / "d.pt", FactorizedDiffusion(tiny_hparams()), file_sha256(codec), {})
+    load_diffusion(path, codec_path=codec)
+    with pytest.raises(CodecMismatchError, match=f"{file_sha256(codec)}.*{file_sha256(other)}.*train-diffusion"):
+        load_diffusion(path, codec_path=other)
 
 
 def _free_port() -> int:
