@@ -135,5 +135,15 @@ def _mount_codec_tools() -> None:
 
 _mount_codec_tools()
 
+
+def _mount_tts_tools() -> None:
+    from ns3.tts.cli import tts, vc
+
+    app.command("tts")(tts)
+    app.command("vc")(vc)
+
+
+_mount_tts_tools()
+
 if __name__ == "__main__":
     app()

@@ -287,6 +287,27 @@ class DiffusionConfig(_Section):
                              "PER and SIM-O beside the codec's resynthesis (0: skip)")
 
 
+class SynthesizeConfig(_Section):
+    """The synthesize stage: the paper's zero-shot TTS test lists, synthesized (ns3/tts/protocols.py)."""
+
+    protocols: list[Literal["librispeech", "librispeech_valle", "ravdess"]] = Field(
+        min_length=1, description="test lists to synthesize (librispeech_valle: targets of 4-10 s)")
+    prompt_seconds: float = Field(gt=0, description="LibriSpeech prompt clip length (paper: 3 s)")
+    sentences_per_speaker: int = Field(ge=1, description="LibriSpeech targets per test speaker (paper: 1, on 40 "
+                                       "test-clean speakers)")
+    valle_sentences_per_speaker: int = Field(ge=1, description="ditto for the 4-10 s VALL-E list")
+    one_step: bool = Field(description="also synthesize the LibriSpeech list in the one-step mode (15 NFE, Table 10)")
+    batch_size: int = Field(ge=1, description="utterances per generation batch (1: exact per-item RTF, the paper's)")
+    librispeech_root: str | None = Field(description="a real LibriSpeech test-clean root (null: the corpus's test split)")
+
+    @field_validator("protocols")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"list each protocol once, got {v}")
+        return v
+
+
 class EvaluateConfig(_Section):
     max_utterances: int = Field(ge=1, description="test-split utterances for reconstruction metrics")
     vc_pairs: int = Field(ge=1)
@@ -298,6 +319,10 @@ class EvaluateConfig(_Section):
     wavlm_checkpoint: str | None = Field(description="local WavLM speaker-verification model dir for SIM")
     utmos_checkpoint: str | None = Field(description="local SpeechMOS UTMOS22-strong .pt: the `utmos` of every "
                                          "reconstruction and of the converted speech (None: not scored)")
+    hubert_checkpoint: str | None = Field(description="local facebook/hubert-large-ls960-ft directory: the paper's "
+                                          "TTS WER (wer_hubert); preferred over Whisper when both are set")
+    dnsmos: bool = Field(description="DNSMOS P.835/P.808 of the TTS output (speechmos; rates the mini codec above the "
+                         "ground truth, so never a UTMOS column)")
 
 
 class TrackingConfig(_Section):
@@ -321,6 +346,7 @@ class Params(_Section):
     codec: CodecConfig
     extract: ExtractConfig
     diffusion: DiffusionConfig
+    synthesize: SynthesizeConfig
     evaluate: EvaluateConfig
     report: ReportConfig
     tracking: TrackingConfig

@@ -2,9 +2,11 @@
 
 ``build_metric(name, **kwargs)`` constructs any of them by the key used in MLflow, the metrics JSON
 and the report: pesq_wb, pesq_nb, pesq_nb_raw, stoi, mstft, mcd, f0_rmse, mcd_acc, sim_resemblyzer, sim_wavlm,
-wer, per, utmos, rtf. Heavy libraries (torch models, transformers, whisper) load on first use.
+wer (Whisper), wer_hubert (HuBERT CTC, NS3's WER model), per, utmos, dnsmos, rtf. Heavy libraries (torch
+models, transformers, whisper, onnxruntime) load on first use.
 """
 from . import (  # noqa: F401  (importing registers each metric)
+    dnsmos,
     f0_error,
     mcd,
     mcd_acc,
@@ -17,6 +19,7 @@ from . import (  # noqa: F401  (importing registers each metric)
     stoi_metric,
     utmos,
     wer,
+    wer_hubert,
 )
 from .base import (
     CorpusResult,

@@ -2,7 +2,10 @@
 
 Per utterance: (substitutions + deletions + insertions) / reference tokens via ``jiwer.process_words``.
 Corpus: total errors / total reference tokens (the usual ASR convention). The seed-tts-eval style
-mean of per-utterance rates is kept alongside as ``<name>_utt_mean`` (notes/evaluation.md §1.1).
+mean of per-utterance rates is kept alongside as ``<name>_utt_mean`` (notes/evaluation.md §1.1), and
+``<name>_utt_mean_capped``, the same mean with each utterance's rate capped at 1.0: insertions are
+unbounded, so one utterance an ASR model loops on ("no no no ...", WER 20+) can outweigh a whole
+corpus in both other numbers; the capped mean says how many utterances were lost instead.
 """
 from __future__ import annotations
 
@@ -35,12 +38,15 @@ def token_errors(reference: Sequence[str], hypothesis: Sequence[str], unit: str 
 
 
 def aggregate_error_rate(name: str, values: Sequence[MetricValue]) -> CorpusResult:
-    """Corpus rate = Σ errors / Σ reference tokens; ``extras[f"{name}_utt_mean"]`` = mean per-utterance rate."""
+    """Corpus rate = Σ errors / Σ reference tokens; ``extras[f"{name}_utt_mean"]`` = mean per-utterance rate,
+    ``extras[f"{name}_utt_mean_capped"]`` = mean of min(per-utterance rate, 1)."""
     result = mean_of_available(name, values)
     scored = [v for v in values if v.available]
     if not scored:
         return result
     errors = sum(int(v.detail["errors"]) for v in scored)
     tokens = sum(int(v.detail["tokens"]) for v in scored)
+    rates = np.array([v.value for v in scored])
     return CorpusResult(name, errors / tokens, list(values),
-                        extras={f"{name}_utt_mean": float(np.mean([v.value for v in scored]))})
+                        extras={f"{name}_utt_mean": float(rates.mean()),
+                                f"{name}_utt_mean_capped": float(np.minimum(rates, 1.0).mean())})

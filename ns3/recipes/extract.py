@@ -83,7 +83,7 @@ class ShardExtractResult:
 
 
 @dataclass
-class _Pending:
+class AlignedAudio:
     """An utterance ready to encode: audio [T] float32, phone ids and durations [P] summing to the codec's F."""
 
     key: str
@@ -94,7 +94,7 @@ class _Pending:
 
 
 def _prepare(key: str, parts: dict[str, bytes], phones_json: bytes | None, frames_for: Callable[[int], int],
-             res: ShardExtractResult) -> _Pending | None:
+             res: ShardExtractResult) -> AlignedAudio | None:
     """Audio + alignment of one utterance, durations fitted to the codec's frames; None (and a recorded skip)
     when the utterance cannot be used."""
     from ns3.audio import AudioError, decode_audio_bytes
@@ -123,19 +123,30 @@ def _prepare(key: str, parts: dict[str, bytes], phones_json: bytes | None, frame
         skip(BAD_LABELS, f"phones.json: {type(e).__name__}: {e}")
         return None
     f = frames_for(len(audio))
-    diff = f - int(durs.sum())
-    if diff:
-        if abs(diff) > MAX_FRAME_ADJUST or durs[-1] + diff < 1:
-            skip(DURATION_MISMATCH, f"durations sum to {int(durs.sum())} frames, the codec gives {f} for "
-                                    f"{len(audio)} samples")
-            return None
-        durs = durs.copy()
-        durs[-1] += diff
-        res.durations_adjusted += 1
-    return _Pending(key, str(meta.get("speaker", "")), audio, ids, durs)
+    try:
+        fitted = fit_codec_frames(durs, f)
+    except ValueError as e:
+        skip(DURATION_MISMATCH, f"{e} for {len(audio)} samples")
+        return None
+    res.durations_adjusted += int(fitted is not durs)
+    return AlignedAudio(key, str(meta.get("speaker", "")), audio, ids, fitted)
 
 
-def encode_utterances(model, items: Sequence[_Pending]) -> list[CodeUtterance]:
+def fit_codec_frames(durations: np.ndarray, frames: int) -> np.ndarray:
+    """Durations [P] fitted to the codec's ``frames`` by moving at most ``MAX_FRAME_ADJUST`` frames on the last
+    phone (the aligner's ceil(T / 200) framing vs a codec's own); ``durations`` itself when nothing moves.
+    Raises ValueError when they are further apart: that is a wrong alignment, not framing."""
+    diff = frames - int(durations.sum())
+    if not diff:
+        return durations
+    if abs(diff) > MAX_FRAME_ADJUST or durations[-1] + diff < 1:
+        raise ValueError(f"durations sum to {int(durations.sum())} frames, the codec gives {frames}")
+    out = durations.copy()
+    out[-1] += diff
+    return out
+
+
+def encode_utterances(model, items: Sequence[AlignedAudio]) -> list[CodeUtterance]:
     """Encode one batch: codes, timbre and phone-level prosody codes per item, as if each were encoded alone."""
     import torch
 
@@ -210,7 +221,7 @@ def extract_shard(shard_path: str | Path, out_dir: str | Path, label_dir: str | 
     used = np.zeros((sum(hp.codebooks.values()), hp.codebook_size), bool)
     prosody_used = np.zeros(hp.codebook_size, bool)
 
-    def encoded(batch: list[_Pending]) -> Iterator[CodeUtterance]:
+    def encoded(batch: list[AlignedAudio]) -> Iterator[CodeUtterance]:
         for u in encode_utterances(model, batch):
             res.extracted += 1
             res.frames += u.num_frames
@@ -221,7 +232,7 @@ def extract_shard(shard_path: str | Path, out_dir: str | Path, label_dir: str | 
             yield u
 
     def utterances() -> Iterator[CodeUtterance]:
-        batch: list[_Pending] = []
+        batch: list[AlignedAudio] = []
         for key, parts in iter_tar_groups(shard_path):
             res.utterances += 1
             item = _prepare(key, parts, phones.get(key), hp.frames_for, res)

@@ -32,7 +32,7 @@ def test_dvc_repro_resumes_training_and_reruns_only_downstream(tmp_path, prefect
 
     first = sh("dvc", "repro", check=True)
     assert _ran(first) == ["corpus", "shard", "align", "train_codec", "extract_codes", "train_diffusion",
-                           "evaluate_codec", "report"]
+                           "evaluate_codec", "synthesize", "evaluate_tts", "report"]
     summary = json.loads((root / "metrics" / "train_codec.json").read_text())
     assert summary["steps"] == 4 and summary["resumed_from"] == 0
     state = root / "data" / "state" / "train_codec"
@@ -42,7 +42,8 @@ def test_dvc_repro_resumes_training_and_reruns_only_downstream(tmp_path, prefect
     set_param(root, "codec.train.max_steps", 6)
     second = sh("dvc", "repro", check=True)
     # The codes come from the new codec, so the diffusion is retrained on them.
-    assert _ran(second) == ["train_codec", "extract_codes", "train_diffusion", "evaluate_codec", "report"]
+    assert _ran(second) == ["train_codec", "extract_codes", "train_diffusion", "evaluate_codec", "synthesize",
+                            "evaluate_tts", "report"]
     summary = json.loads((root / "metrics" / "train_codec.json").read_text())
     assert summary["steps"] == 6 and summary["resumed_from"] == 4
     # Its budget did not change, but its codes did: the diffusion state of the old codec is not resumed.

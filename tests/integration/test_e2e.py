@@ -26,7 +26,8 @@ def test_pipeline_end_to_end(tmp_path, prefect_harness, monkeypatch):
 
     result = pipeline_flow(load_params(root / "params.yaml"), use_dvc=False)
     assert all(result[s] == "ran" for s in ("corpus", "shard", "align", "train_codec", "extract_codes",
-                                            "train_diffusion", "evaluate_codec", "report"))
+                                            "train_diffusion", "evaluate_codec", "synthesize", "evaluate_tts",
+                                            "report"))
 
     align = json.loads((root / "metrics" / "align.json").read_text())
     assert align["splits"]["train"]["aligned"] > 0 and "boundary" in align["splits"]["test"]
@@ -67,11 +68,26 @@ def test_pipeline_end_to_end(tmp_path, prefect_harness, monkeypatch):
     assert "Disentanglement: probes on frozen codes" in report
     assert (root / "reports" / "codec" / "report.html").stat().st_size > 10_000  # embedded figures
 
+    # Zero-shot TTS: every list synthesized (or skipped with a reason), scored beside its reference rows.
+    synth = json.loads((root / "metrics" / "synthesize.json").read_text())
+    for protocol, n in synth["listed"].items():
+        assert n == synth["synthesized"][protocol] + sum(
+            json.loads(x)["protocol"] == protocol for x in (root / "data" / "tts" / "skipped.jsonl").read_text().splitlines())
+    assert synth["listed"]["librispeech"] == 2 and synth["listed"]["ravdess"] == 16  # 2 speakers, 2 actors x 8 emotions
+    assert synth["synth/librispeech/generated/nfe"] == 60 and synth["synth/librispeech/generated_one_step/nfe"] == 15
+    tts = json.loads((root / "metrics" / "evaluate_tts.json").read_text())
+    for system in ("generated", "generated_one_step", "resynthesis", "ground_truth"):
+        assert f"tts/librispeech/{system}/per" in tts and f"tts/librispeech/{system}/sim_o" in tts
+    assert tts["tts/ravdess/ground_truth/mcd_acc"] == 1.0 and "tts/ravdess/generated/mcd/happy" in tts
+    tts_report = (root / "reports" / "tts" / "report.md").read_text()
+    assert "RAVDESS" in tts_report and "LibriSpeech" in tts_report
+    assert "<audio" in (root / "reports" / "tts" / "report.html").read_text()
+
     client = mlflow.MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("ns3").experiment_id])
     stages = {r.data.tags.get("ns3.stage") for r in runs}
     assert {"pipeline", "corpus", "shard", "align", "train_codec", "extract_codes", "train_diffusion",
-            "evaluate_codec", "report"} <= stages
+            "evaluate_codec", "synthesize", "evaluate_tts", "report"} <= stages
     diffusion_run = next(r for r in runs if r.data.tags.get("ns3.stage") == "train_diffusion")
     assert len(client.get_metric_history(diffusion_run.info.run_id, "diffusion/frame_ce")) >= 2
     samples = [a.path for a in client.list_artifacts(diffusion_run.info.run_id, "samples")]

@@ -54,7 +54,7 @@ def test_pipeline_order_and_unknown_stage_message():
     from pipelines.pipeline import configured_flow
 
     assert STAGE_NAMES == ("corpus", "shard", "align", "train_codec", "extract_codes", "train_diffusion", "evaluate_codec",
-                           "report")
+                           "synthesize", "evaluate_tts", "report")
     with pytest.raises(KeyError, match="stages are"):
         configured_flow("train", None)
     assert stage("train-codec") is stage("train_codec")

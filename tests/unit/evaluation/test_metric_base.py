@@ -4,8 +4,8 @@ import pytest
 from evaluation.metrics import CorpusResult, MetricValue, build_metric, check_waveform, metric_names
 from evaluation.metrics.base import cosine, mean_of_available
 
-ALL = ["f0_rmse", "mcd", "mcd_acc", "mstft", "per", "pesq_nb", "pesq_nb_raw", "pesq_wb", "rtf", "sim_resemblyzer",
-       "sim_wavlm", "stoi", "utmos", "wer"]
+ALL = ["dnsmos", "f0_rmse", "mcd", "mcd_acc", "mstft", "per", "pesq_nb", "pesq_nb_raw", "pesq_wb", "rtf", "sim_resemblyzer",
+       "sim_wavlm", "stoi", "utmos", "wer", "wer_hubert"]
 
 
 def test_metric_value_needs_exactly_one_of_value_or_reason():
