@@ -33,6 +33,9 @@ from ns3.tts.protocols import RAVDESS, RAVDESS_EMOTIONS
 
 SYSTEMS = (GENERATED, ONE_STEP, RESYNTHESIS, GROUND_TRUTH)
 RESULT_FILE = "eval_tts.json"
+# The paper's TTS similarity model (UniSpeech WavLM-large + ECAPA-TDNN) has no loader here yet.
+WAVLM_TDNN_MISSING = ("the paper's WavLM-TDNN speaker model is not supported yet; a wavlm-base-plus-sv directory "
+                      "(evaluate.wavlm_checkpoint) gives sim_o_wavlm / sim_r_wavlm")
 SAMPLE_SYSTEMS = (PROMPT, GROUND_TRUTH, GENERATED)
 
 
@@ -64,7 +67,8 @@ class Scorers:
         self.dnsmos = build_metric("dnsmos") if dnsmos else None
         self.mcd = build_metric("mcd")
         self.mcd_acc = build_metric("mcd_acc")
-        self.models = {"sim": "Resemblyzer", "sim_wavlm": "WavLM-base-plus-sv" if wavlm_checkpoint else None,
+        self.models = {"sim": "Resemblyzer", "sim_wavlm_tdnn": None,
+                       "sim_wavlm": "WavLM-base-plus-sv" if wavlm_checkpoint else None,
                        "per": "ns3 aligner phone loop" if recognize else None, "wer": self.wer_model,
                        "mos": f"UTMOS ({utmos_checkpoint})" if utmos_checkpoint else None,
                        "dnsmos": "DNSMOS P.835/P.808 (speechmos)" if dnsmos else None}
@@ -82,6 +86,9 @@ def _score_system(sc: Scorers, wavs: list[np.ndarray], prompts: list[np.ndarray]
 
     put("sim_o", sc.sim.score_corpus(zip(prompts, wavs)))
     put("sim_r", sc.sim.score_corpus(zip(prompt_resyn, wavs)))
+    for key in ("sim_o_wavlm_tdnn", "sim_r_wavlm_tdnn"):
+        row[key] = None
+        reasons[f"{system}/{key}"] = WAVLM_TDNN_MISSING
     put("sim_o_wavlm", sc.sim_wavlm.score_corpus(zip(prompts, wavs)))
     put("sim_r_wavlm", sc.sim_wavlm.score_corpus(zip(prompt_resyn, wavs)))
     put("per", sc.per.score_corpus(zip(wavs, phones)), ("per_utt_mean", "per_utt_mean_capped"))

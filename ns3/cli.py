@@ -121,6 +121,47 @@ def _file_profile() -> str:
     return (yaml.safe_load(default_params_path().read_text()) or {}).get("profile", "mini")
 
 
+@app.command()
+def ablations(
+    experiment: str = typer.Option("ns3-ablations", help="MLflow experiment of the queue (its report pairs only these)"),
+    codec_steps: Optional[int] = typer.Option(None, help="codec budget for the baseline and every variant (steps)"),
+    diffusion_steps: Optional[int] = typer.Option(None, help="diffusion budget for all (steps)"),
+    budget: list[str] = typer.Option([], help="more key=value overrides for all, e.g. synthesize.sentences_per_speaker=2"),
+    only: list[str] = typer.Option([], help="run only these variants (repeatable), e.g. no-cfg"),
+    dvc: bool = typer.Option(False, help="print the same variants as `dvc exp run --queue` commands instead"),
+) -> None:
+    """The paper's TTS ablations (Tables 3, 4, 11) as parameter variants, each re-running only what it changes,
+    then the TTS report of that experiment (data/ablations/<experiment>/reports/tts)."""
+    from evaluation.report.tts_ablations import queue_commands, reduced_budget_sets
+
+    sets = reduced_budget_sets(codec_steps=codec_steps, diffusion_steps=diffusion_steps)
+    # step budgets only: a busy machine then changes how long it takes, never what is trained
+    sets.update({k.replace("max_steps", "max_minutes"): None for k in list(sets)})
+    sets.update(_parse_set(budget))
+    if dvc:
+        import shlex
+
+        from evaluation.report.tts_ablations import yaml_value
+
+        sets["tracking.experiment"] = experiment
+        base = [a for k, v in sets.items() for a in ("-S", f"{k}={yaml_value(v)}")]
+        typer.echo(shlex.join(["dvc", "exp", "run", "--queue", "-n", "baseline", "-S", "variant=baseline", *base]))
+        for argv in queue_commands(extra_sets=sets):
+            typer.echo(shlex.join(argv))
+        typer.echo("dvc queue start")
+        return
+    _prefect_defaults()
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from pipelines.ablation_flow import ablations_flow
+
+    params()  # validate first: a bad params file fails before any training
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        result = ablations_flow(_state.get("params") and str(_state["params"]), _state.get("profile"), experiment,
+                                sets, only)
+    typer.echo(json.dumps(result, indent=1))
+
+
 @app.command("config")
 def show_config() -> None:
     """Validate and print the resolved parameters."""

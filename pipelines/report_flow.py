@@ -52,4 +52,36 @@ def report_flow(params: Params) -> dict:
         for w in files.warnings:
             log.warning(w)
         tracking.log_artifact(out_dir, "report")
-    return {"report": str(out_dir / "report.md"), "variants": [x.name for x in results]}
+        tts = _tts_report(params)
+        tracking.log_artifact(params.resolve("reports") / "tts", "report_tts")
+    return {"report": str(out_dir / "report.md"), "variants": [x.name for x in results], **tts}
+
+
+def _tts_report(params: Params) -> dict:
+    """reports/tts: the TTS tables of this variant's eval_tts.json + this profile's other variants in MLflow.
+    Without a TTS evaluation (a codec-only variant) the folder holds a report saying so, and why."""
+    from evaluation.report.tts_collect import collect_tts_from_files, collect_tts_from_mlflow
+    from evaluation.report.tts_report import build_tts_report
+    from ns3.recipes.state import write_json_atomic
+
+    log = get_run_logger()
+    out_dir = params.resolve("reports") / "tts"
+    mine = params.resolve("data") / "eval_tts" / "eval_tts.json"
+    results = collect_tts_from_files([mine], profile=params.profile) if mine.exists() else []
+    if params.report.from_mlflow:
+        here = {x.name for x in results}
+        uri = tracking.default_tracking_uri(params.root)
+        results += [x for x in collect_tts_from_mlflow(uri, params.tracking.experiment, params.profile)
+                    if x.name not in here]
+    if not any(x.name == params.report.baseline for x in results):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        why = (f"no TTS evaluation of the baseline variant {params.report.baseline!r} in profile {params.profile!r} "
+               f"({mine} absent, none in MLflow): run `ns3 synthesize` and `ns3 evaluate-tts`")
+        (out_dir / "report.md").write_text(f"# Zero-shot TTS report\n\n{why}.\n")
+        write_json_atomic(out_dir / "missing.json", {"reason": why})
+        log.warning("tts report: %s", why)
+        return {"tts_report": None, "tts_missing": why}
+    files = build_tts_report(results, out_dir, baseline=params.report.baseline)
+    for w in files.warnings:
+        log.warning(w)
+    return {"tts_report": str(files.markdown), "tts_variants": [x.name for x in results]}

@@ -12,12 +12,12 @@ import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 from urllib.parse import quote
 
 from .collect import ReconSample, VariantResult, VCSample
 from .table import Table, table_to_csv
-from .tables import ReportTables, build_tables
+from .tables import build_tables
 
 TITLE = "NaturalSpeech 3 reproduction: codec evaluation report"
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
@@ -26,6 +26,47 @@ table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #ccc;paddin
 th{background:#f3f3f3}td:first-child,td:nth-child(2),th:first-child{text-align:left}
 tr.ours td{background:#eef6ff}tr.paper td{color:#555}.fn,.notes{font-size:.9em;color:#444}
 img{max-width:100%}audio{height:2rem}"""
+
+
+class TableSet(Protocol):
+    """What the renderers need from a report's tables (the codec's ``ReportTables``, the TTS report's)."""
+
+    baseline: str
+
+    def all(self) -> list[Table]: ...
+
+
+@dataclass(frozen=True)
+class AudioRow:
+    label: str | None  # the example's name (None: the section has no label column)
+    files: Mapping[str, Path]  # role (column) -> audio file; a role missing here prints "–"
+    text: str = ""  # what is said, shown beside the players
+
+
+@dataclass(frozen=True)
+class AudioSection:
+    """A titled grid of audio players: one row per example, one column per role (reference, prompt, ...)."""
+
+    title: str
+    roles: Sequence[str]
+    rows: Sequence[AudioRow]
+    label_header: str | None = "utterance"
+
+
+def audio_sections(samples: Sequence[ReconSample | VCSample]) -> list[AudioSection]:
+    """The codec report's reconstruction and voice-conversion examples as audio sections."""
+    recon = [s for s in samples if isinstance(s, ReconSample)]
+    vc = [s for s in samples if isinstance(s, VCSample)]
+    sections = []
+    if recon:
+        systems = list(dict.fromkeys(k for s in recon for k in s.systems))
+        sections.append(AudioSection("Reconstruction", ["reference", *systems],
+                                     [AudioRow(s.key, {"reference": s.reference, **s.systems}) for s in recon]))
+    if vc:
+        roles = ("source", "prompt", "converted")
+        sections.append(AudioSection("Voice conversion", roles,
+                                     [AudioRow(None, {k: getattr(s, k) for k in roles}) for s in vc], None))
+    return sections
 
 
 @dataclass
@@ -82,10 +123,10 @@ def _load_figures(figures: Mapping[str, Any], out_dir: Path, files: ReportFiles)
     return loaded
 
 
-def _check_audio(samples: Sequence[ReconSample | VCSample], files: ReportFiles) -> None:
-    for s in samples:
-        paths = [s.reference, *s.systems.values()] if isinstance(s, ReconSample) else [s.source, s.prompt, s.converted]
-        files.warnings += [f"audio file not found: {p}" for p in paths if not Path(p).is_file()]
+def _check_audio(sections: Sequence[AudioSection], files: ReportFiles) -> None:
+    for section in sections:
+        for row in section.rows:
+            files.warnings += [f"audio file not found: {p}" for p in row.files.values() if not Path(p).is_file()]
 
 
 # -------------------------------------------------------------------------------------------- markdown
@@ -113,29 +154,28 @@ def table_markdown(table: Table) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _samples_markdown(samples: Sequence[ReconSample | VCSample], out_dir: Path) -> list[str]:
+def _samples_markdown(sections: Sequence[AudioSection], out_dir: Path) -> list[str]:
     lines = []
-    for s in samples:
-        if isinstance(s, ReconSample):
-            links = [f"[reference]({_rel(s.reference, out_dir)})"]
-            links += [f"[{name}]({_rel(p, out_dir)})" for name, p in s.systems.items()]
-            lines.append(f"- reconstruction `{s.key}`: " + " · ".join(links))
-        else:
-            links = [f"[{k}]({_rel(getattr(s, k), out_dir)})" for k in ("source", "prompt", "converted")]
-            lines.append("- voice conversion: " + " · ".join(links))
+    for section in sections:
+        for row in section.rows:
+            links = [f"[{role}]({_rel(row.files[role], out_dir)})" for role in section.roles if role in row.files]
+            name = section.title[:1].lower() + section.title[1:]  # a list item reads "- reconstruction `key`: ..."
+            head = f"- {name}" + (f" `{row.label}`" if row.label is not None else "")
+            lines.append(f"{head}: " + " · ".join(links) + (f" — {_md_escape(row.text)}" if row.text else ""))
     return lines
 
 
-def render_markdown(tables: ReportTables, out_dir: Path, figures: Sequence[tuple[str, Path, bytes, str]],
-                    samples: Sequence[ReconSample | VCSample], title: str = TITLE) -> str:
+def render_markdown(tables: TableSet, out_dir: Path, figures: Sequence[tuple[str, Path, bytes, str]],
+                    sections: Sequence[AudioSection], title: str = TITLE, intro: Sequence[str] = ()) -> str:
     parts = [f"# {title}", "", f"Baseline variant: `{tables.baseline}`. Our rows are in bold; "
              "“n/a [k]” = unavailable (reason in footnote k); “–” = not applicable.", ""]
+    parts += [*(_md_escape(p) for p in intro), ""] if intro else []
     parts += [table_markdown(t) for t in tables.all()]
     if figures:
         parts.append("## Figures\n")
         parts += [f"![{name}]({_rel(path, out_dir)})\n" for name, path, _, _ in figures]
-    if samples:
-        parts += ["## Audio examples", "", *_samples_markdown(samples, out_dir), ""]
+    if sections:
+        parts += ["## Audio examples", "", *_samples_markdown(sections, out_dir), ""]
     return "\n".join(parts)
 
 
@@ -167,67 +207,65 @@ def _audio(path: Path, out_dir: Path) -> str:
     return f'<audio controls preload="none" src="{html.escape(_rel(path, out_dir))}"></audio>'
 
 
-def _samples_html(samples: Sequence[ReconSample | VCSample], out_dir: Path) -> list[str]:
+def _samples_html(sections: Sequence[AudioSection], out_dir: Path) -> list[str]:
     e = html.escape
     out = []
-    recon = [s for s in samples if isinstance(s, ReconSample)]
-    vc = [s for s in samples if isinstance(s, VCSample)]
-    if recon:
-        systems = list(dict.fromkeys(k for s in recon for k in s.systems))
-        out += ["<h3>Reconstruction</h3><table>",
-                "<tr><th>utterance</th><th>reference</th>" + "".join(f"<th>{e(k)}</th>" for k in systems) + "</tr>"]
-        for s in recon:
-            cells = [_audio(s.systems[k], out_dir) if k in s.systems else "–" for k in systems]
-            out.append(f"<tr><td>{e(s.key)}</td><td>{_audio(s.reference, out_dir)}</td>"
-                       + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-        out.append("</table>")
-    if vc:
-        out += ["<h3>Voice conversion</h3><table>", "<tr><th>source</th><th>prompt</th><th>converted</th></tr>"]
-        out += ["<tr>" + "".join(f"<td>{_audio(p, out_dir)}</td>" for p in (s.source, s.prompt, s.converted))
-                + "</tr>" for s in vc]
+    for section in sections:
+        texts = any(row.text for row in section.rows)
+        head = ([f"<th>{e(section.label_header)}</th>"] if section.label_header is not None else [])
+        head += [f"<th>{e(r)}</th>" for r in section.roles] + (["<th>text</th>"] if texts else [])
+        out += [f"<h3>{e(section.title)}</h3><table>", "<tr>" + "".join(head) + "</tr>"]
+        for row in section.rows:
+            cells = [e(row.label or "")] if section.label_header is not None else []
+            cells += [_audio(row.files[r], out_dir) if r in row.files else "–" for r in section.roles]
+            cells += [e(row.text)] if texts else []
+            out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         out.append("</table>")
     return out
 
 
-def render_html(tables: ReportTables, out_dir: Path, figures: Sequence[tuple[str, Path, bytes, str]],
-                samples: Sequence[ReconSample | VCSample], title: str = TITLE) -> str:
+def render_html(tables: TableSet, out_dir: Path, figures: Sequence[tuple[str, Path, bytes, str]],
+                sections: Sequence[AudioSection], title: str = TITLE, intro: Sequence[str] = ()) -> str:
     e = html.escape
     body = [f"<h1>{e(title)}</h1>",
             f"<p>Baseline variant: <code>{e(tables.baseline)}</code>. Our rows are highlighted; “n/a” cells "
             "link to the reason below their table; “–” means not applicable.</p>"]
+    body += [f"<p>{e(p)}</p>" for p in intro]
     body += [table_html(t) for t in tables.all()]
     if figures:
         body.append("<h2>Figures</h2>")
         for name, _, data, mime in figures:
             uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
             body.append(f'<figure><img alt="{e(name)}" src="{uri}"><figcaption>{e(name)}</figcaption></figure>')
-    if samples:
-        body += ["<h2>Audio examples</h2>", *_samples_html(samples, out_dir)]
+    if sections:
+        body += ["<h2>Audio examples</h2>", *_samples_html(sections, out_dir)]
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
             f"<style>{_CSS}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
 # ------------------------------------------------------------------------------------------ front door
 
-def write_report(tables: ReportTables, out_dir: str | Path, figures: Mapping[str, Any] | None = None,
-                 samples: Sequence[ReconSample | VCSample] | None = None, title: str = TITLE) -> ReportFiles:
+def write_report(tables: TableSet, out_dir: str | Path, figures: Mapping[str, Any] | None = None,
+                 samples: Sequence[ReconSample | VCSample] | None = None, title: str = TITLE,
+                 sections: Sequence[AudioSection] = (), intro: Sequence[str] = ()) -> ReportFiles:
     """Write report.md, report.html and ``<table key>.csv`` into ``out_dir``.
 
     ``figures``: name -> image file (PNG/JPEG/SVG) or matplotlib figure (saved as ``figures/<name>.png``).
-    ``samples``: audio examples, linked relative to ``out_dir``. Missing files are listed in ``warnings``.
+    ``samples``: the codec report's audio examples; ``sections``: any other report's, after them. Audio is
+    linked relative to ``out_dir``; missing files are listed in ``warnings``. ``intro``: paragraphs under the title.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = ReportFiles(markdown=out_dir / "report.md", html=out_dir / "report.html")
     loaded = _load_figures(figures or {}, out_dir, files)
-    samples = list(samples or [])
-    _check_audio(samples, files)
+    all_sections = [*audio_sections(list(samples or [])), *sections]
+    _check_audio(all_sections, files)
     for table in tables.all():
         path = out_dir / f"{table.key}.csv"
         _atomic_write(path, table_to_csv(table).encode("utf-8"))
         files.csv[table.key] = path
-    _atomic_write(files.markdown, render_markdown(tables, out_dir, loaded, samples, title).encode("utf-8"))
-    _atomic_write(files.html, render_html(tables, out_dir, loaded, samples, title).encode("utf-8"))
+    _atomic_write(files.markdown, render_markdown(tables, out_dir, loaded, all_sections, title, intro).encode("utf-8"))
+    _atomic_write(files.html, render_html(tables, out_dir, loaded, all_sections, title, intro).encode("utf-8"))
     return files
 
 
