@@ -89,7 +89,8 @@ def ablations_flow(params_file: str | None, profile: str | None, experiment: str
     for spec in TTS_ABLATIONS:
         if not only or spec.variant in only:
             run(spec.variant, spec.settings, upstream)
+    from pipelines.report_flow import tts_report
+
     report = load_params(params_file, profile, {**common, "paths.data": str(upstream),
                                                 "paths.reports": str(root / "reports")})
-    pipeline_flow(report, stages=["report"], use_dvc=False)
-    return {"experiment": experiment, "ran": done, "report": str(root / "reports" / "tts" / "report.md")}
+    return {"experiment": experiment, "ran": done, **tts_report(report)}

@@ -52,12 +52,12 @@ def report_flow(params: Params) -> dict:
         for w in files.warnings:
             log.warning(w)
         tracking.log_artifact(out_dir, "report")
-        tts = _tts_report(params)
+        tts = tts_report(params)
         tracking.log_artifact(params.resolve("reports") / "tts", "report_tts")
     return {"report": str(out_dir / "report.md"), "variants": [x.name for x in results], **tts}
 
 
-def _tts_report(params: Params) -> dict:
+def tts_report(params: Params) -> dict:
     """reports/tts: the TTS tables of this variant's eval_tts.json + this profile's other variants in MLflow.
     Without a TTS evaluation (a codec-only variant) the folder holds a report saying so, and why."""
     from evaluation.report.tts_collect import collect_tts_from_files, collect_tts_from_mlflow

@@ -36,7 +36,8 @@ TINY_TRAINING = {
     "diffusion": {"train": {"batch_frames": 600, "max_steps": 2, "max_minutes": None, "log_every": 1,
                             "ckpt_every": 1, "eval_every": 1000, "valid_utterances": 1, "shuffle_buffer": 4},
                   "check_pairs": 1},
-    "synthesize": {"protocols": ["librispeech", "ravdess"], "sentences_per_speaker": 1, "one_step": False},
+    # one LibriSpeech item: an untrained diffusion speaks slowly (the e2e test covers the other lists)
+    "synthesize": {"protocols": ["librispeech"], "sentences_per_speaker": 1, "one_step": False},
     "evaluate": {"max_utterances": 2, "vc_pairs": 1, "samples": 1, "classic_codecs": False},
 }
 
