@@ -108,3 +108,17 @@ def test_pipeline_end_to_end(tmp_path, prefect_harness, monkeypatch):
     assert ev2["variant"]["name"] == "no-detail" and ev2["reconstruction"]["ns3-facodec"]["bitrate_kbps"] == pytest.approx(2.4)
     csvs = "\n".join(p.read_text() for p in (root / "reports" / "codec").glob("*.csv"))
     assert "no-detail" in csvs and "baseline" in csvs
+
+    # The TTS ablation queue, one sampler variant: only synthesis and scoring re-run, on links to the baseline's
+    # models, and the experiment's TTS report pairs the two.
+    from pipelines.ablation_flow import ablations_flow
+
+    out = ablations_flow(str(root / "params.yaml"), None, "ns3-abl", {}, ["no-cfg"])
+    assert out["ran"] == {"baseline": ["evaluate_tts"], "no-cfg": ["synthesize", "evaluate_tts"]}
+    abl = root / "data" / "ablations" / "ns3-abl"
+    assert (abl / "no-cfg" / "diffusion").is_symlink() and not (abl / "no-cfg" / "tts").is_symlink()
+    cfg = json.loads((abl / "no-cfg" / "eval_tts" / "eval_tts.json").read_text())
+    assert cfg["variant"]["name"] == "no-cfg" and cfg["sample"]["use_cfg"] is False
+    assert cfg["protocols"]["librispeech"]["systems"]["generated"]["nfe"] == 60  # iterations doubled
+    table = (abl / "reports" / "tts" / "tts_ablation_cfg.csv").read_text()
+    assert "not evaluated" not in table, table
