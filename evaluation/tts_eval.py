@@ -65,7 +65,6 @@ class Scorers:
             self.wer_model = f"Whisper ({whisper_checkpoint})" if whisper_checkpoint else None
         self.utmos = build_metric("utmos", checkpoint=utmos_checkpoint)
         self.dnsmos = build_metric("dnsmos") if dnsmos else None
-        self.mcd = build_metric("mcd")
         self.mcd_acc = build_metric("mcd_acc")
         self.models = {"sim": "Resemblyzer", "sim_wavlm_tdnn": None,
                        "sim_wavlm": "WavLM-base-plus-sv" if wavlm_checkpoint else None,
@@ -115,10 +114,14 @@ def _ravdess(sc: Scorers, items: list[dict], wavs: list[np.ndarray], cands: Mapp
     return row
 
 
-def evaluate_protocol(sc: Scorers, pdir: Path) -> dict[str, Any]:
+def read_items(pdir: Path) -> list[dict]:
+    """The synthesize stage's rows of one protocol folder."""
+    return [json.loads(x) for x in (pdir / ITEMS_FILE).read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def evaluate_protocol(sc: Scorers, pdir: Path, items: list[dict]) -> dict[str, Any]:
     from ns3.text.g2p import g2p
 
-    items = [json.loads(x) for x in (pdir / ITEMS_FILE).read_text(encoding="utf-8").splitlines() if x.strip()]
     if not items:
         return {"items": 0, "speakers": 0, "systems": {}, "reasons": {"*": "no synthesized items"}}
     read = lambda sub, it: load_audio(pdir / sub / f"{it['id']}.wav")  # noqa: E731
@@ -141,7 +144,7 @@ def evaluate_protocol(sc: Scorers, pdir: Path) -> dict[str, Any]:
         timing = [it["systems"][system] for it in items if system in it.get("systems", {})]
         if timing:
             secs = sum(t["seconds"] for t in timing)
-            audio = sum(t["seconds"] / max(t["rtf"], 1e-12) for t in timing)
+            audio = sum(t["audio_seconds"] for t in timing)
             row["rtf"], row["nfe"] = round(secs / max(audio, 1e-9), 4), timing[0]["nfe"]
         systems[system] = row
     return {"items": len(items), "speakers": len({it["speaker"] for it in items}),
@@ -166,8 +169,8 @@ def evaluate_tts(synth_dir: str | Path, out_dir: str | Path, scorers: Scorers, *
                                   "sim": "Resemblyzer cosine (the paper: WavLM-TDNN; not comparable in value)",
                                   "mcd_acc": "1-NN emotion accuracy by MCD over the 8 emotions (chance 0.125)"}}
     for protocol in protocols:
-        result["protocols"][protocol] = evaluate_protocol(scorers, synth_dir / protocol)
-        items = [json.loads(x) for x in (synth_dir / protocol / ITEMS_FILE).read_text().splitlines() if x.strip()]
+        items = read_items(synth_dir / protocol)
+        result["protocols"][protocol] = evaluate_protocol(scorers, synth_dir / protocol, items)
         for it in items[:samples]:
             entry = {"protocol": protocol, "id": it["id"], "text": it["target_text"]}
             for system in SAMPLE_SYSTEMS:

@@ -17,16 +17,14 @@ from typing import Any, Mapping, Sequence
 from prefect import flow, get_run_logger
 
 from ns3.config import Params, load_params
-from pipelines.stages import STAGE_NAMES
+from pipelines.stages import DATA, STAGE_NAMES, STAGES
 
 # dotted key prefix -> the first stage whose output it changes (longest prefix wins)
 FIRST_STAGE = {"corpus.": "corpus", "shard.": "shard", "align.": "align", "codec.": "train_codec",
                "extract.": "extract_codes", "diffusion.model.": "train_diffusion", "diffusion.train.": "train_diffusion",
                "diffusion.sample.": "synthesize", "synthesize.": "synthesize", "evaluate.": "evaluate_tts"}
-# stage -> the data folders it writes (what a later variant links instead of rebuilding)
-OUTPUTS = {"corpus": ("raw",), "shard": ("shards",), "align": ("align",), "train_codec": ("codec",),
-           "extract_codes": ("codes",), "train_diffusion": ("diffusion",), "synthesize": ("tts",),
-           "evaluate_tts": ("eval_tts",)}
+# Not the registry's Stage.params: train_diffusion depends on diffusion.sample only through its generation check,
+# which an ablation does not need, so a sampler setting re-runs synthesis and scoring only.
 TTS_STAGES = ("train_codec", "extract_codes", "train_diffusion", "synthesize", "evaluate_tts")
 
 
@@ -46,10 +44,10 @@ def stages_from(first: str) -> list[str]:
 
 
 def link_upstream(src: Path, dst: Path, first: str) -> None:
-    """Link ``src``'s outputs of every stage before ``first`` into ``dst`` (replacing stale links)."""
+    """Link ``src``'s data outputs (the registry's outs) of every stage before ``first`` into ``dst``."""
     dst.mkdir(parents=True, exist_ok=True)
-    for stage in STAGE_NAMES[: STAGE_NAMES.index(first)]:
-        for name in OUTPUTS.get(stage, ()):
+    for s in STAGES[: STAGE_NAMES.index(first)]:
+        for name in (o.removeprefix(f"{DATA}/") for o in s.outs if o.startswith(f"{DATA}/")):
             target, link = src / name, dst / name
             if link.is_symlink():
                 link.unlink()

@@ -229,13 +229,9 @@ def _artifact_json(client: Any, run_id: str, artifact_file: str) -> dict | None:
         return json.loads(Path(local).read_text(encoding="utf-8"))
 
 
-def collect_from_mlflow(tracking_uri: str, experiment: str = "ns3", stage: str = EVAL_STAGE,
-                        artifact_file: str = "eval_codec.json", vc_system: str = OUR_CODEC,
-                        finished_only: bool = True) -> list[VariantResult]:
-    """The latest ``stage`` run per ``ns3.variant`` tag in ``experiment``, newest variant first.
-
-    ``finished_only`` skips failed or still-running runs, whose metrics may be partial.
-    """
+def stage_runs(tracking_uri: str, experiment: str, stage: str, tags: Mapping[str, str] | None = None,
+               finished_only: bool = True) -> tuple[Any, list]:
+    """(client, every run of ``stage`` in ``experiment`` with these extra ``tags``, newest first), all pages."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
@@ -243,7 +239,8 @@ def collect_from_mlflow(tracking_uri: str, experiment: str = "ns3", stage: str =
     if exp is None:
         raise ReportInputError(f"MLflow experiment {experiment!r} not found at {tracking_uri} "
                                "(check MLFLOW_TRACKING_URI or the experiment name)")
-    filters = [f"tags.`ns3.stage` = '{stage}'"] + (["attributes.status = 'FINISHED'"] if finished_only else [])
+    filters = [f"tags.`{k}` = '{v}'" for k, v in {"ns3.stage": stage, **(tags or {})}.items()]
+    filters += ["attributes.status = 'FINISHED'"] if finished_only else []
     runs, token = [], None
     while True:
         page = client.search_runs([exp.experiment_id], filter_string=" and ".join(filters),
@@ -251,8 +248,17 @@ def collect_from_mlflow(tracking_uri: str, experiment: str = "ns3", stage: str =
         runs.extend(page)
         token = page.token
         if not token:
-            break
+            return client, runs
 
+
+def collect_from_mlflow(tracking_uri: str, experiment: str = "ns3", stage: str = EVAL_STAGE,
+                        artifact_file: str = "eval_codec.json", vc_system: str = OUR_CODEC,
+                        finished_only: bool = True) -> list[VariantResult]:
+    """The latest ``stage`` run per ``ns3.variant`` tag in ``experiment``, newest variant first.
+
+    ``finished_only`` skips failed or still-running runs, whose metrics may be partial.
+    """
+    client, runs = stage_runs(tracking_uri, experiment, stage, finished_only=finished_only)
     results: dict[str, VariantResult] = {}
     for run in runs:  # newest first: the first run seen per variant wins
         name = run.data.tags.get("ns3.variant") or run.info.run_name or run.info.run_id

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 from urllib.parse import unquote, urlparse
 
-from .collect import ReportInputError, _artifact_json, _metrics, _number, _param_value, _path, _strings
+from .collect import ReportInputError, _artifact_json, stage_runs, _metrics, _number, _param_value, _path, _strings
 
 TTS_STAGE = "evaluate_tts"
 TTS_ARTIFACT = "eval_tts.json"
@@ -246,24 +246,7 @@ def collect_tts_from_mlflow(tracking_uri: str, experiment: str, profile: str, st
 
     ``finished_only`` skips failed or still-running runs, whose metrics may be partial.
     """
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        raise ReportInputError(f"MLflow experiment {experiment!r} not found at {tracking_uri} "
-                               "(check MLFLOW_TRACKING_URI or the experiment name)")
-    filters = [f"tags.`ns3.stage` = '{stage}'", f"tags.`ns3.profile` = '{profile}'"]
-    filters += ["attributes.status = 'FINISHED'"] if finished_only else []
-    runs, token = [], None
-    while True:
-        page = client.search_runs([exp.experiment_id], filter_string=" and ".join(filters),
-                                  order_by=["attributes.start_time DESC"], max_results=1000, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            break
-
+    client, runs = stage_runs(tracking_uri, experiment, stage, {"ns3.profile": profile}, finished_only)
     results: dict[str, TTSResult] = {}
     for run in runs:  # newest first: the first run seen per variant wins
         tagged = run.data.tags.get("ns3.variant")

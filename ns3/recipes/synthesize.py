@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import shutil
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -77,7 +77,7 @@ def system_configs(config: GenerationConfig, protocol: str, one_step: bool) -> d
     """The sampler settings per generated system: the configured one, plus one-step on the LibriSpeech lists."""
     out = {GENERATED: config}
     if one_step and protocol == LIBRISPEECH:
-        out[ONE_STEP] = replace(config, steps=1)
+        out[ONE_STEP] = config.one_step()
     return out
 
 
@@ -122,9 +122,10 @@ def synthesize_lists(engine, lists: Mapping[str, Sequence[TestItem]], audio: Map
             secs = audio_secs = 0.0
             for (it, _, row), s in zip(ready, outs):
                 write_audio(pdir / system / f"{it.id}.wav", s.wav)
+                audio_seconds = len(s.wav) / hp.sample_rate
                 row["systems"][system] = {"nfe": s.nfe, "rtf": round(s.rtf, 4), "seconds": round(s.seconds, 4),
-                                          "frames": int(s.codes.shape[1])}
-                secs, audio_secs = secs + s.seconds, audio_secs + len(s.wav) / hp.sample_rate
+                                          "audio_seconds": round(audio_seconds, 4), "frames": int(s.codes.shape[1])}
+                secs, audio_secs = secs + s.seconds, audio_secs + audio_seconds
             if outs:
                 result.metrics[f"synth/{protocol}/{system}/rtf"] = secs / max(audio_secs, 1e-9)
                 result.metrics[f"synth/{protocol}/{system}/nfe"] = float(outs[0].nfe)

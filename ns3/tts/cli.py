@@ -28,12 +28,10 @@ def _engine(params, codec: Optional[Path], diffusion: Optional[Path], align_dir:
 
 
 def _config(params, one_step: bool):
-    from dataclasses import replace
-
     from ns3.builders import generation_config
 
     cfg = generation_config(params.diffusion.sample)
-    return replace(cfg, steps=1) if one_step else cfg
+    return cfg.one_step() if one_step else cfg
 
 
 def tts(
