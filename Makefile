@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PIP) install -q -U pip "setuptools<81" wheel
 	$(PIP) install -q "$(TORCH)"
-	$(PIP) install -q -c constraints.txt -e ".[dev,whisper,wavlm,dnsmos]"
+	$(PIP) install -q -c constraints.txt -e ".[dev,whisper,wavlm,dnsmos,dask,s3,fasterwhisper]"
 	# openai-whisper without its triton requirement (1 GB, CUDA-only path); its real deps come from the [whisper] extra.
 	$(PIP) install -q --no-deps openai-whisper==20250625
 	touch $@
