@@ -4,9 +4,10 @@
 
 Takes held-out test utterances from the shard stage and scores them clean and with white noise at 20 and 5 dB
 SNR, with the evaluate_tts stage's own metric objects: PER (the align stage's recogniser, ``--data``/align),
-WER (Whisper ``.pt`` or a HuBERT-CTC directory, when given), Resemblyzer SIM to another utterance of the same
-speaker, and DNSMOS OVRL (``--dnsmos``, needs ``pip install 'ns3[dnsmos]'``). Each row beside the clean one
-says whether the metric got worse with the noise, as it must. Quality figures only; nothing is timed.
+WER (Whisper ``.pt``, a faster-whisper CTranslate2 directory or a HuBERT-CTC directory, when given),
+Resemblyzer SIM to another utterance of the same speaker, and DNSMOS OVRL (``--dnsmos``, needs
+``pip install 'ns3[dnsmos]'``). Each row beside the clean one says whether the metric got worse with the noise,
+as it must. Quality figures only; nothing is timed.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evaluation.codec_eval import phone_recognizer, pick_test_utterances  # noqa: E402
-from evaluation.metrics import build_metric  # noqa: E402
+from evaluation.metrics import build_metric, build_whisper_wer  # noqa: E402
 from ns3.data.shards import list_shards  # noqa: E402
 from ns3.text.g2p import g2p  # noqa: E402
 
@@ -51,7 +52,7 @@ def main() -> None:
     if args.hubert:
         metrics["wer_hubert"] = (build_metric("wer_hubert", checkpoint=args.hubert), "transcript", False)
     if args.whisper:
-        metrics["wer"] = (build_metric("wer", checkpoint=args.whisper), "transcript", False)
+        metrics["wer"] = (build_whisper_wer(args.whisper)[0], "transcript", False)  # .pt or CTranslate2 dir
     if args.dnsmos:
         metrics["dnsmos"] = (build_metric("dnsmos"), "signal", True)
     rows = {}

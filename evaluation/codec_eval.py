@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from evaluation.baselines import classic_codecs
-from evaluation.metrics import build_metric
+from evaluation.metrics import build_metric, build_whisper_wer
 from evaluation.metrics.pitch_transfer import pitch_transfer
 from ns3.audio import SAMPLE_RATE, log_mel, write_audio
 from ns3.data.shards import ShardSample, iter_shard
@@ -147,6 +147,8 @@ def evaluate_codec(
         raise ValueError("no test utterances: the shard stage wrote no test-*.tar (check shard.splits)")
     refs = [u.audio for u in utts]
 
+    # before any decoding: a checkpoint in neither Whisper format fails here, not after the reconstructions
+    wer, wer_model = build_whisper_wer(whisper_checkpoint)  # .pt: openai-whisper; CTranslate2 dir: faster-whisper
     rtf = build_metric("rtf")
     ours = []
     with torch.inference_mode():
@@ -195,7 +197,6 @@ def evaluate_codec(
     pairs = make_vc_pairs(utts, vc_pairs, seed)
     sim = build_metric("sim_resemblyzer")
     sim_wavlm = build_metric("sim_wavlm", checkpoint=wavlm_checkpoint)
-    wer = build_metric("wer", checkpoint=whisper_checkpoint)
     converted, controls = [], []
     with torch.inference_mode():
         for src, prm in pairs:
@@ -213,6 +214,8 @@ def evaluate_codec(
                     "sim_o_wavlm: wavlm-base-plus-sv when a checkpoint is configured"}
     if utmos.unavailable_reason is not None:
         notes["utmos"] = f"unavailable: {utmos.unavailable_reason}"
+    if wer_model is not None:
+        notes["wer"] = wer_model  # replaced by the reason below when WER could not be computed
     if pairs:
         sim_o = sim.score_corpus((p.audio, c) for (_, p), c in zip(pairs, converted))
         sim_src = sim.score_corpus((s.audio, c) for (s, _), c in zip(pairs, converted))

@@ -2,11 +2,13 @@
 
 Per protocol and system (``generated``, ``generated_one_step``, ``resynthesis``, ``ground_truth``):
 - ``sim_o`` / ``sim_r``: speaker similarity to the prompt clip the model saw / to that clip's codec
-  resynthesis (Resemblyzer, always; the paper used WavLM-TDNN); ``*_wavlm`` with a WavLM x-vector checkpoint;
+  resynthesis (Resemblyzer, always; the paper used WavLM-TDNN); ``*_wavlm_tdnn`` with the paper's model (a local
+  UniSpeech ``wavlm_large_finetune.pth``); ``*_wavlm`` with a WavLM x-vector checkpoint;
 - ``per`` (+ ``per_utt_mean``, ``per_utt_mean_capped``): the align stage's phone recogniser against the G2P of
   the target text. It is the primary intelligibility measure on the embedded corpus (real ASR fails on
   formant-synthesized speech, ``shared notes/offline_evaluators.md``); the ground-truth row is its floor;
-- ``wer`` (+ capped mean) with the configured ASR (HuBERT-CTC, the paper's, else Whisper); unavailable without;
+- ``wer`` (+ capped mean) with the configured ASR (HuBERT-CTC, the paper's, else Whisper: openai-whisper for a
+  ``.pt``, faster-whisper for a CTranslate2 directory); unavailable without;
 - ``utmos`` with a UTMOS checkpoint; ``dnsmos_*`` only when asked (never in a UTMOS column);
 - ``rtf`` / ``nfe`` of the generated systems (from the synthesis stage's timing);
 - RAVDESS: ``mcd`` (DTW mel-cepstral distortion to the same actor's recording of the target statement in the
@@ -25,7 +27,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from evaluation.metrics import build_metric
+from evaluation.metrics import build_metric, build_whisper_wer
 from ns3.audio import load_audio
 from ns3.recipes.synthesize import (CANDIDATES, GENERATED, GROUND_TRUTH, ITEMS_FILE, ONE_STEP, PROMPT,
                                     PROMPT_RESYNTHESIS, RESYNTHESIS)
@@ -33,9 +35,9 @@ from ns3.tts.protocols import RAVDESS, RAVDESS_EMOTIONS
 
 SYSTEMS = (GENERATED, ONE_STEP, RESYNTHESIS, GROUND_TRUTH)
 RESULT_FILE = "eval_tts.json"
-# The paper's TTS similarity model (UniSpeech WavLM-large + ECAPA-TDNN) has no loader here yet.
-WAVLM_TDNN_MISSING = ("the paper's WavLM-TDNN speaker model is not supported yet; a wavlm-base-plus-sv directory "
-                      "(evaluate.wavlm_checkpoint) gives sim_o_wavlm / sim_r_wavlm")
+# The paper's TTS similarity model (UniSpeech WavLM-Large + ECAPA-TDNN) scores only from a local checkpoint.
+WAVLM_TDNN_MISSING = ("no WavLM-TDNN checkpoint configured: set evaluate.wavlm_tdnn_checkpoint to a local UniSpeech "
+                      "wavlm_large_finetune.pth (the paper's SIM model; weights are never downloaded)")
 SAMPLE_SYSTEMS = (PROMPT, GROUND_TRUTH, GENERATED)
 
 
@@ -54,19 +56,25 @@ class Scorers:
 
     def __init__(self, recognize: Callable | None, whisper_checkpoint: str | None = None,
                  hubert_checkpoint: str | None = None, wavlm_checkpoint: str | None = None,
-                 utmos_checkpoint: str | None = None, dnsmos: bool = False) -> None:
+                 utmos_checkpoint: str | None = None, dnsmos: bool = False,
+                 wavlm_tdnn_checkpoint: str | None = None) -> None:
         self.sim = build_metric("sim_resemblyzer")
+        # None when not configured: its columns then carry WAVLM_TDNN_MISSING, which names the param to set
+        self.sim_wavlm_tdnn = (build_metric("sim_wavlm_tdnn", checkpoint=wavlm_tdnn_checkpoint)
+                               if wavlm_tdnn_checkpoint else None)
         self.sim_wavlm = build_metric("sim_wavlm", checkpoint=wavlm_checkpoint)
         self.per = build_metric("per", recognize=recognize)
         if hubert_checkpoint:
             self.wer, self.wer_model = build_metric("wer_hubert", checkpoint=hubert_checkpoint), f"HuBERT-CTC ({hubert_checkpoint})"
         else:
-            self.wer = build_metric("wer", checkpoint=whisper_checkpoint)
-            self.wer_model = f"Whisper ({whisper_checkpoint})" if whisper_checkpoint else None
+            # a .pt file runs openai-whisper, a CTranslate2 directory faster-whisper; the label names which
+            self.wer, self.wer_model = build_whisper_wer(whisper_checkpoint)
         self.utmos = build_metric("utmos", checkpoint=utmos_checkpoint)
         self.dnsmos = build_metric("dnsmos") if dnsmos else None
         self.mcd_acc = build_metric("mcd_acc")
-        self.models = {"sim": "Resemblyzer", "sim_wavlm_tdnn": None,
+        self.models = {"sim": "Resemblyzer",
+                       "sim_wavlm_tdnn": (f"WavLM-Large + ECAPA-TDNN, UniSpeech speaker verification "
+                                          f"({wavlm_tdnn_checkpoint})" if wavlm_tdnn_checkpoint else None),
                        "sim_wavlm": "WavLM-base-plus-sv" if wavlm_checkpoint else None,
                        "per": "ns3 aligner phone loop" if recognize else None, "wer": self.wer_model,
                        "mos": f"UTMOS ({utmos_checkpoint})" if utmos_checkpoint else None,
@@ -85,13 +93,21 @@ def _score_system(sc: Scorers, wavs: list[np.ndarray], prompts: list[np.ndarray]
 
     put("sim_o", sc.sim.score_corpus(zip(prompts, wavs)))
     put("sim_r", sc.sim.score_corpus(zip(prompt_resyn, wavs)))
-    for key in ("sim_o_wavlm_tdnn", "sim_r_wavlm_tdnn"):
-        row[key] = None
-        reasons[f"{system}/{key}"] = WAVLM_TDNN_MISSING
+    for key, refs in (("sim_o_wavlm_tdnn", prompts), ("sim_r_wavlm_tdnn", prompt_resyn)):
+        if sc.sim_wavlm_tdnn is None:
+            row[key] = None
+            reasons[f"{system}/{key}"] = WAVLM_TDNN_MISSING
+        else:
+            put(key, sc.sim_wavlm_tdnn.score_corpus(zip(refs, wavs)))
     put("sim_o_wavlm", sc.sim_wavlm.score_corpus(zip(prompts, wavs)))
     put("sim_r_wavlm", sc.sim_wavlm.score_corpus(zip(prompt_resyn, wavs)))
     put("per", sc.per.score_corpus(zip(wavs, phones)), ("per_utt_mean", "per_utt_mean_capped"))
-    put("wer", sc.wer.score_corpus(zip(wavs, texts)), ("wer_utt_mean", "wer_utt_mean_capped"))
+    wer = sc.wer.score_corpus(zip(wavs, texts))
+    put("wer", wer)
+    # the row says "wer" whichever ASR scored it, but its extras carry the metric's own name (wer_hubert_utt_mean)
+    for k in ("utt_mean", "utt_mean_capped"):
+        v = wer.extras.get(f"{wer.name}_{k}")
+        row[f"wer_{k}"] = None if v is None else round(float(v), 4)
     put("utmos", sc.utmos.score_corpus(wavs))
     if sc.dnsmos is not None:
         res = sc.dnsmos.score_corpus(wavs)
@@ -167,6 +183,8 @@ def evaluate_tts(synth_dir: str | Path, out_dir: str | Path, scorers: Scorers, *
                                   "per": "phone error rate of the align stage's recogniser vs the G2P of the target "
                                          "text; ground_truth is the recogniser's floor on real recordings",
                                   "sim": "Resemblyzer cosine (the paper: WavLM-TDNN; not comparable in value)",
+                                  "sim_wavlm_tdnn": "cosine of the paper's WavLM-Large + ECAPA-TDNN embeddings "
+                                                    "(UniSpeech wavlm_large_finetune.pth), comparable to its SIM",
                                   "mcd_acc": "1-NN emotion accuracy by MCD over the 8 emotions (chance 0.125)"}}
     for protocol in protocols:
         items = read_items(synth_dir / protocol)

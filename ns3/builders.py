@@ -63,7 +63,8 @@ def codec_train_spec(params, data) -> "CodecTrainSpec":
         adv_start_step=t.adv_start_step, grad_clip=t.grad_clip, seed=params.seed, shuffle_buffer=t.shuffle_buffer,
         valid_utterances=t.valid_utterances, max_steps=t.max_steps,
         max_minutes=t.max_minutes, log_every=t.log_every, ckpt_every=t.ckpt_every, eval_every=t.eval_every,
-        threads=t.threads, tags={"ns3.variant": params.variant, "ns3.profile": params.profile},
+        threads=t.threads, precision=t.precision, tf32=t.tf32, compile=t.compile,
+        tags={"ns3.variant": params.variant, "ns3.profile": params.profile},
     )
 
 
@@ -106,7 +107,8 @@ def diffusion_train_spec(params, data):
         loss_weights=dict(t.loss_weights), prompt_drop=t.prompt_drop, ema_decay=t.ema_decay, grad_clip=t.grad_clip,
         seed=params.seed, shuffle_buffer=t.shuffle_buffer, valid_utterances=t.valid_utterances, max_steps=t.max_steps,
         max_minutes=t.max_minutes, log_every=t.log_every, ckpt_every=t.ckpt_every, eval_every=t.eval_every,
-        threads=t.threads, tags={"ns3.variant": params.variant, "ns3.profile": params.profile},
+        threads=t.threads, precision=t.precision, tf32=t.tf32, compile=t.compile,
+        tags={"ns3.variant": params.variant, "ns3.profile": params.profile},
         codec_path=root / "codec" / "codec.pt", samples=t.samples, generation=generation_config(params.diffusion.sample),
     )
 

@@ -106,19 +106,54 @@ def run(
     _prefect_defaults()
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    from pipelines.pipeline import pipeline_flow
+    from pipelines.pipeline import dvc_sees, pipeline_flow
 
     p = params()
-    plain = not _state.get("params") and not _state.get("overrides") and _state.get("profile") in (None, _file_profile())
+    plain = dvc_sees(_state.get("params"), _state.get("profile"), _state.get("overrides"))
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         result = pipeline_flow(p, stages=stages or None, use_dvc=plain, force=force)
     typer.echo(json.dumps(result, indent=1))
 
 
-def _file_profile() -> str:
-    from ns3.config import default_params_path
+@app.command()
+def schedule(
+    cron: Optional[str] = typer.Option(None, help='when to run, as cron, e.g. "0 3 * * 0" (Sundays 03:00)'),
+    interval: Optional[float] = typer.Option(None, help="or every this many seconds (short cycles, tests)"),
+    timezone: Optional[str] = typer.Option(None, help="IANA time zone of the schedule, e.g. Europe/Berlin (default UTC)"),
+    stages: list[str] = typer.Option([], "--stage", help="run only these stages (repeatable); default: all"),
+    name: str = typer.Option("retrain", help="deployment name (re-using one updates that deployment)"),
+    work_pool: Optional[str] = typer.Option(None, help="register with this process work pool and return, for "
+                                            "`prefect worker start --pool NAME`; default: serve here (blocks)"),
+) -> None:
+    """`ns3 run` on a schedule, as a Prefect deployment on a running Prefect server (PREFECT_API_URL).
 
-    return (yaml.safe_load(default_params_path().read_text()) or {}).get("profile", "mini")
+    --params, --profile and --set become the deployment's parameters; each run loads them and runs like `ns3 run`.
+
+    With plain params (params.yaml, its own profile, no --set) DVC skips the stages that are up to date."""
+    from ns3.config import ConfigError
+    from pipelines import schedule as sched
+
+    try:
+        when = sched.make_schedule(cron, interval, timezone)
+        parameters = sched.deployment_parameters(_state.get("params"), _state.get("profile"),
+                                                 _state.get("overrides"), stages)
+        sched.require_server()
+    except (ConfigError, sched.ScheduleError) as e:
+        typer.secho(str(e), fg="red", err=True)
+        raise typer.Exit(2) from None
+    project = Path(parameters["params_file"]).parent
+    every = f"{cron} ({timezone or 'UTC'})" if cron else f"every {interval:g} s"
+    typer.echo(f"deployment {sched.FLOW_NAME}/{name}: {every}, parameters {json.dumps(parameters)}")
+    if work_pool is None:
+        sched.serve(name, project, when, parameters)
+        return
+    try:
+        sched.register(name, project, when, parameters, work_pool)
+    except sched.ScheduleError as e:
+        typer.secho(str(e), fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"registered with work pool {work_pool!r}; start a worker where {project} is reachable:\n"
+               f"    prefect worker start --pool {work_pool}")
 
 
 @app.command()
@@ -160,6 +195,49 @@ def ablations(
         result = ablations_flow(_state.get("params") and str(_state["params"]), _state.get("profile"), experiment,
                                 sets, only)
     typer.echo(json.dumps(result, indent=1))
+
+
+@app.command()
+def compare(
+    experiment: Optional[str] = typer.Option(None, help="MLflow experiment (default: params tracking.experiment)"),
+    profile: Optional[str] = typer.Option(None, help="compare this profile's runs only (default: the params' profile)"),
+    tag: list[str] = typer.Option([], help="tag filter key=value (repeatable); ns3.stage=<stage> picks the compared "
+                                  "stage(s), default evaluate_codec and evaluate_tts"),
+    baseline: Optional[str] = typer.Option(None, help="the variant deltas are taken against (default: report.baseline)"),
+    metric: list[str] = typer.Option([], help="metric columns as fnmatch patterns over the MLflow keys, e.g. "
+                                     "'tts/librispeech/*' (repeatable; default: the metrics the paper's ablations name)"),
+    run_ids: list[str] = typer.Option([], "--run", help="use this run (id or unique prefix) for its variant and "
+                                      "stage instead of the newest (repeatable)"),
+    include_unfinished: bool = typer.Option(False, help="also read failed and still-running runs"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="the page (default: <reports>/compare/"
+                                          "index.html); compare.csv is written beside it"),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow store (default: MLFLOW_TRACKING_URI, else mlflow.db)"),
+) -> None:
+    """Ablation dashboard: every variant's MLflow runs side by side as one offline HTML page (tables, deltas against
+    the baseline with the paper's expected direction, bar charts, training curves)."""
+    from evaluation.report.collect import ReportInputError
+    from evaluation.report.dashboard import COMPARE_STAGES, build_dashboard, split_tags
+    from evaluation.report.render import DASHBOARD_PAGE
+    from ns3 import tracking
+
+    p = params()
+    try:
+        stages, tagged_profile, tags = split_tags(tag)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--tag") from None
+    if profile and tagged_profile and profile != tagged_profile:
+        raise typer.BadParameter(f"--profile {profile} and --tag ns3.profile={tagged_profile} disagree")
+    try:
+        files = build_dashboard(tracking_uri or tracking.default_tracking_uri(p.root),
+                                experiment or p.tracking.experiment, profile or tagged_profile or p.profile,
+                                output or p.resolve("reports") / DASHBOARD_PAGE, baseline=baseline or p.report.baseline,
+                                stages=stages or COMPARE_STAGES, tags=tags, metrics=metric, pins=run_ids,
+                                finished_only=not include_unfinished, pesq_key=p.report.pesq)
+    except ReportInputError as e:
+        typer.secho(str(e), fg="red", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps({"html": str(files.html), "csv": str(files.csv), "variants": files.variants,
+                           "runs": files.runs}, indent=1))
 
 
 @app.command("config")

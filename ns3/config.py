@@ -26,6 +26,13 @@ class PathsConfig(_Section):
     data: str = Field(description="root folder of stage outputs (relative to the project root or absolute)")
     metrics: str
     reports: str
+    shards_url: str | None = Field(
+        min_length=1,
+        description="where train_codec and train_diffusion stream their shards from: null = <data>/shards and "
+        "<data>/codes; else a URL (s3://bucket/prefix, any fsspec URL) or folder holding copies of them as "
+        "<shards_url>/shards (tars + manifest.jsonl) and <shards_url>/codes (tars + code_info.json), e.g. "
+        "`aws s3 sync data/shards s3://bucket/prefix/shards`. S3 endpoint and credentials come from the standard "
+        "AWS_* variables (AWS_ENDPOINT_URL for MinIO/Ceph/moto). Labels (<data>/align) and the codec stay local")
 
 
 class SynthConfig(_Section):
@@ -191,6 +198,10 @@ class CodecTrainConfig(_Section):
     threads: int | None = Field(ge=1, description="torch CPU threads (None: torch's default)")
     shuffle_buffer: int = Field(ge=0, description="utterances in the stream's shuffle buffer (bounds memory)")
     valid_utterances: int = Field(ge=0, description="held-out utterances scored every eval_every steps")
+    precision: Literal["fp32", "bf16", "auto"] = Field(description="autocast of the model forwards; auto: bf16 on "
+                                                       "a CUDA GPU with native bf16, else fp32")
+    tf32: bool = Field(description="TF32 tensor cores for fp32 matmuls/convolutions (CUDA only)")
+    compile: bool = Field(description="torch.compile the trained models (checkpoints keep the plain keys)")
 
 
 class OfficialCodecConfig(_Section):
@@ -265,6 +276,10 @@ class DiffusionTrainConfig(_Section):
     shuffle_buffer: int = Field(ge=1)
     valid_utterances: int = Field(ge=0)
     samples: int = Field(ge=0, description="validation utterances generated, plotted and decoded at each evaluation")
+    precision: Literal["fp32", "bf16", "auto"] = Field(description="autocast of the model forward; auto: bf16 on "
+                                                       "a CUDA GPU with native bf16, else fp32")
+    tf32: bool = Field(description="TF32 tensor cores for fp32 matmuls (CUDA only)")
+    compile: bool = Field(description="torch.compile the model (checkpoints keep the plain keys)")
 
 
 class DiffusionSampleConfig(_Section):
@@ -315,8 +330,13 @@ class EvaluateConfig(_Section):
                                   "(0: no probes)")
     classic_codecs: bool
     samples: int = Field(ge=0, description="audio examples kept for the report")
-    whisper_checkpoint: str | None = Field(description="local Whisper .pt for WER (None: WER unavailable)")
+    whisper_checkpoint: str | None = Field(description="local Whisper for WER, its runtime picked by format: an "
+                                            "openai-whisper .pt file or a faster-whisper (CTranslate2) directory "
+                                            "with model.bin + tokenizer.json (None: WER unavailable)")
     wavlm_checkpoint: str | None = Field(description="local WavLM speaker-verification model dir for SIM")
+    wavlm_tdnn_checkpoint: str | None = Field(default=None, description="local UniSpeech wavlm_large_finetune.pth "
+                                              "(WavLM-Large + ECAPA-TDNN): the paper's TTS SIM-O / SIM-R model, "
+                                              "columns sim_*_wavlm_tdnn (None: those columns are n/a)")
     utmos_checkpoint: str | None = Field(description="local SpeechMOS UTMOS22-strong .pt: the `utmos` of every "
                                          "reconstruction and of the converted speech (None: not scored)")
     hubert_checkpoint: str | None = Field(description="local facebook/hubert-large-ls960-ft directory: the paper's "
@@ -329,10 +349,25 @@ class TrackingConfig(_Section):
     experiment: str = Field(min_length=1, description="MLflow experiment of every stage run (the report reads it)")
 
 
+class RegistryConfig(_Section):
+    """MLflow model registry: training stages register their models, evaluation stages pick the champion."""
+
+    enabled: bool = Field(description="false: nothing is registered or promoted (stages log runs as before)")
+    codec_model: str = Field(min_length=1, description="registered model of train_codec's checkpoint")
+    tts_model: str = Field(min_length=1, description="registered model of train_diffusion (diffusion + its codec)")
+    codec_criteria: dict[str, Literal["higher", "lower", "not_lower", "not_higher"]] = Field(
+        min_length=1, description="evaluate_codec metric -> rule a new version must meet against the champion "
+        "(higher/lower: improve; not_lower/not_higher: tie or improve)")
+    tts_criteria: dict[str, Literal["higher", "lower", "not_lower", "not_higher"]] = Field(
+        min_length=1, description="evaluate_tts metric -> rule, as codec_criteria")
+
+
 class ReportConfig(_Section):
     baseline: str = Field(description="the variant other variants are compared against")
     pesq: Literal["pesq_wb", "pesq_nb"]
     from_mlflow: bool = Field(description="also collect ablation variants from MLflow evaluate_codec runs")
+    dashboard: bool = Field(description="also write reports/compare/index.html (the `ns3 compare` page of this "
+                            "experiment and profile) and link the codec and TTS reports to it")
 
 
 class Params(_Section):
@@ -350,6 +385,7 @@ class Params(_Section):
     evaluate: EvaluateConfig
     report: ReportConfig
     tracking: TrackingConfig
+    registry: RegistryConfig
     _root: Path = PrivateAttr(default=PROJECT_ROOT)
 
     @property

@@ -8,6 +8,7 @@ from prefect import flow, get_run_logger
 from ns3 import tracking
 from ns3.builders import aligner_settings
 from ns3.config import Params
+from pipelines.data_flows import read_corpus_pointer
 from pipelines.common import data_dir, log_stage_metrics, prefect_map, worker_threads, write_metrics
 
 
@@ -38,7 +39,7 @@ def align_flow(params: Params) -> dict:
     shards = [p for split in ("train", "valid", "test") for p in list_shards(data_dir(params, "shards"), split)]
     if not shards:
         raise FileNotFoundError(f"no shards in {data_dir(params, 'shards')}: run `ns3 shard` first")
-    info = json.loads(data_dir(params, "raw", "corpus.json").read_text())
+    info = read_corpus_pointer(params)
     config, schedule = aligner_settings(a, params.seed)
     out_dir = data_dir(params, "align")
     with tracking.stage_run("align", params=a.model_dump(), root=params.root, experiment=params.tracking.experiment):

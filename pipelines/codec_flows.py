@@ -11,7 +11,8 @@ from ns3 import tracking
 from ns3.config import Params
 from ns3.recipes.codec import CODEC_FILE, SUMMARY_FILE
 from ns3.recipes.state import is_main_process
-from pipelines.common import data_dir, log_stage_metrics, write_metrics
+from pipelines import model_registry
+from pipelines.common import data_dir, log_stage_metrics, training_shards, write_metrics
 
 
 def _variant_tags(params: Params) -> dict:
@@ -53,7 +54,7 @@ def run_train_codec(params: Params) -> dict:
         if params.codec.official.encoder:
             summary = _import_official(params) if main else {}
         else:
-            data = codec_training_data(data_dir(params, "shards"), data_dir(params, "align"))
+            data = codec_training_data(training_shards(params, "shards"), data_dir(params, "align"))
             out = train_codec(codec_train_spec(params, data), data)
             summary = out.summary
             if main:
@@ -61,6 +62,7 @@ def run_train_codec(params: Params) -> dict:
         if main:
             write_metrics(params, "train_codec", summary)
             log_stage_metrics("train_codec", summary)
+            model_registry.register_codec(params, codec_path(params), official=bool(params.codec.official.encoder))
     return summary
 
 
@@ -95,6 +97,7 @@ def evaluate_codec_flow(params: Params) -> dict:
         write_metrics(params, "eval_codec", result)
         tracking.log_metrics(flat_metrics(result))
         tracking.log_dict(result, "eval_codec.json")
+        model_registry.promote_codec(params, codec_path(params), flat_metrics(result))
         for sub in ("samples", "figures"):
             if (out_dir / sub).exists():
                 tracking.log_artifact(out_dir / sub)

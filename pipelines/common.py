@@ -1,10 +1,14 @@
 """What every stage flow shares: the task runner, the per-shard map, MLflow stage runs, DVC metrics files."""
 from __future__ import annotations
 
+import os
+import socket
+import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
-from prefect import task, unmapped
+from prefect import get_run_logger, task, unmapped
 from prefect.cache_policies import NONE
 
 from ns3.config import Params
@@ -21,12 +25,12 @@ def task_runner(kind: str, workers: int, dask_address: str | None = None):
 
         return ProcessPoolTaskRunner(max_workers=workers)
     try:
-        from prefect_dask import DaskTaskRunner
+        from pipelines.dask_runner import StageDaskRunner
     except ImportError:
         raise RuntimeError("task_runner 'dask' needs prefect-dask: pip install 'ns3[dask]'") from None
     if dask_address:
-        return DaskTaskRunner(address=dask_address)
-    return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1})
+        return StageDaskRunner(address=dask_address)
+    return StageDaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1})
 
 
 def worker_threads(kind: str, workers: int, dask_address: str | None = None) -> int | None:
@@ -39,15 +43,36 @@ def worker_threads(kind: str, workers: int, dask_address: str | None = None) -> 
     return None if kind == "dask" and dask_address else threads_per_worker(workers)
 
 
+def _where() -> str:
+    """The process running a mapped call: its Dask worker's address, else host and pid."""
+    if "distributed" in sys.modules:  # always imported in a Dask worker; not worth importing to find out
+        from distributed import get_worker
+
+        try:
+            return get_worker().address
+        except ValueError:  # not inside a Dask task
+            pass
+    return f"{socket.gethostname()} pid {os.getpid()}"
+
+
 @task(retries=2, retry_delay_seconds=2, cache_policy=NONE, task_run_name="shard-work")
-def _apply(fn: Callable, item: Any) -> Any:
-    return fn(item)
+def _apply(fn: Callable, item: Any) -> tuple[Any, str]:
+    return fn(item), _where()
 
 
 def prefect_map(fn: Callable, items: list) -> list:
-    """Map ``fn`` over ``items`` as Prefect tasks on the current flow's task runner (results in order)."""
+    """Map ``fn`` over ``items`` as Prefect tasks on the current flow's task runner (results in order).
+
+    Logs where the calls ran (a Dask worker's address, or host and pid), so a stage's log shows whether its
+    shards really went to the cluster and which worker wrote which share.
+    """
     futures = _apply.map(unmapped(fn), items)
-    return [f.result() for f in futures]
+    done = [f.result() for f in futures]
+    where = Counter(w for _, w in done)
+    name = getattr(getattr(fn, "func", fn), "__name__", "shard work")
+    get_run_logger().info("%s: %d shard task(s) ran on %s", name, len(done),
+                          ", ".join(f"{w} ({n})" for w, n in sorted(where.items())))
+    return [r for r, _ in done]
 
 
 def write_metrics(params: Params, name: str, metrics: dict) -> Path:
@@ -65,4 +90,15 @@ def log_stage_metrics(stage: str, metrics: dict) -> None:
 
 def data_dir(params: Params, *parts: str) -> Path:
     return params.resolve("data").joinpath(*parts)
+
+
+def training_shards(params: Params, name: str) -> str | Path:
+    """Where a training stage streams the shard set ``name`` ("shards" or "codes") from: ``<paths.shards_url>/
+    <name>`` when that is set (a URL, or a folder relative to the params file), else ``<paths.data>/<name>``."""
+    from ns3.data import storage
+
+    url = params.paths.shards_url
+    if url is None:
+        return data_dir(params, name)
+    return storage.join(url, name) if storage.is_url(url) else params.resolve("shards_url") / name
 

@@ -18,6 +18,31 @@ def corpus_pointer(params: Params) -> Path:
     return data_dir(params, "raw", "corpus.json")
 
 
+def _relative_to_raw(path: Path, raw: Path) -> str:
+    # Paths inside the data folder are written relative to it: DVC's run cache, `dvc pull` and `dvc exp run`
+    # (in a temporary copy of the workspace) restore this file elsewhere, where an absolute path would point
+    # into a folder that no longer exists. A real corpus outside the project stays absolute.
+    return os.path.relpath(path, raw)
+
+
+def read_corpus_pointer(params: Params) -> dict:
+    """``<data>/raw/corpus.json`` with its relative paths resolved against its own folder."""
+    pointer = corpus_pointer(params)
+    if not pointer.exists():
+        raise FileNotFoundError(f"{pointer} is missing: run `ns3 corpus` first")
+    info = json.loads(pointer.read_text())
+    here = pointer.parent
+
+    def resolve(p: str | None) -> str | None:
+        return None if p is None else str(here / p)  # an absolute p stays as it is
+
+    info["root"] = resolve(info["root"])
+    info["reference_alignments"] = resolve(info.get("reference_alignments"))
+    if info.get("style"):
+        info["style"] = {**info["style"], "root": resolve(info["style"]["root"])}
+    return info
+
+
 @flow(name="corpus", retries=1, retry_delay_seconds=5)
 def corpus_flow(params: Params) -> dict:
     """Synthesize the embedded corpus, or record where the real corpus is; writes ``<data>/raw/corpus.json``."""
@@ -35,8 +60,8 @@ def corpus_flow(params: Params) -> dict:
                 style_actors=s.style_actors, style_repetitions=s.style_repetitions, seed=params.seed, workers=s.workers,
                 noise_floor_db=s.noise_floor_db,
             )
-            info = {"source": "synth", "layout": "librispeech", "root": str(res.corpus_dir),
-                    "reference_alignments": str(res.corpus_dir / "reference_alignments.jsonl")}
+            info = {"source": "synth", "layout": "librispeech", "root": _relative_to_raw(res.corpus_dir, raw),
+                    "reference_alignments": _relative_to_raw(res.corpus_dir / "reference_alignments.jsonl", raw)}
             metrics = {"utterances": res.utterances, "hours": round(res.hours, 4), "speakers": res.speakers,
                        "style_files": res.style_files}
             log.info("synthesized %d utterances (%.2f h, %d speakers), %d style files", res.utterances, res.hours,
@@ -48,7 +73,7 @@ def corpus_flow(params: Params) -> dict:
             info = {"source": c.source, "layout": c.source, "root": str(root.resolve()), "reference_alignments": None}
             metrics = {}
         if c.style_source == "synth" and c.synth.style_actors > 0:
-            info["style"] = {"layout": "ravdess", "root": str(raw / "style")}
+            info["style"] = {"layout": "ravdess", "root": "style"}
         elif c.style_source == "ravdess":
             info["style"] = {"layout": "ravdess", "root": str(Path(c.style_root).resolve())}
         else:
@@ -68,10 +93,7 @@ def shard_flow(params: Params) -> dict:
     from ns3.corpus.readers import read_corpus
 
     log = get_run_logger()
-    pointer = corpus_pointer(params)
-    if not pointer.exists():
-        raise FileNotFoundError(f"{pointer} is missing: run `ns3 corpus` first")
-    info = json.loads(pointer.read_text())
+    info = read_corpus_pointer(params)
     c, s = params.corpus, params.shard
     with tracking.stage_run("shard", params={"shard": s.model_dump(), "corpus": c.model_dump()}, root=params.root,
                             experiment=params.tracking.experiment):

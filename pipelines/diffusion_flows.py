@@ -14,8 +14,9 @@ from ns3 import tracking
 from ns3.config import Params, load_params
 from ns3.recipes.diffusion import SUMMARY_FILE
 from ns3.recipes.state import is_main_process
+from pipelines import model_registry
 from pipelines.codec_flows import codec_path
-from pipelines.common import data_dir, log_stage_metrics, write_metrics
+from pipelines.common import data_dir, log_stage_metrics, training_shards, write_metrics
 
 
 def run_train_diffusion(params: Params) -> dict:
@@ -30,7 +31,7 @@ def run_train_diffusion(params: Params) -> dict:
            if main else contextlib.nullcontext())
     with run:
         num_phones = len(PhoneInventory.load(data_dir(params, "align", "inventory.json")))
-        data = diffusion_training_data(data_dir(params, "codes"), codec_path(params), num_phones,
+        data = diffusion_training_data(training_shards(params, "codes"), codec_path(params), num_phones,
                                        params.diffusion.model.duration_percentile)
         out = train_diffusion(diffusion_train_spec(params, data), data)
         if main and params.diffusion.check_pairs:
@@ -39,6 +40,7 @@ def run_train_diffusion(params: Params) -> dict:
             tracking.log_artifact(out.checkpoint.parent / SUMMARY_FILE)
             write_metrics(params, "train_diffusion", out.summary)
             log_stage_metrics("train_diffusion", out.summary)
+            model_registry.register_tts(params, out.checkpoint, codec_path(params))
     return out.summary
 
 

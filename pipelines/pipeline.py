@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
 from prefect import flow, get_run_logger
 
 from ns3 import tracking
-from ns3.config import Params
+from ns3.config import Params, default_params_path
 from pipelines.common import task_runner
 from pipelines.stages import STAGE_NAMES, stage
 
@@ -22,6 +23,16 @@ def _dvc_repo(root: Path):
     from dvc.repo import Repo
 
     return Repo(str(root))
+
+
+def dvc_sees(params_file: str | Path | None, profile: str | None, overrides: dict | None) -> bool:
+    """Whether these are exactly the params ``dvc.yaml`` sees: a file named params.yaml (DVC reads the one
+    beside dvc.yaml, which is where ``params.root`` puts the repo), on its own profile, with no overrides.
+    Only then can DVC's verdict "up to date" stand for these params."""
+    path = Path(params_file) if params_file else default_params_path()
+    if overrides or path.name != "params.yaml":
+        return False
+    return profile in (None, (yaml.safe_load(path.read_text()) or {}).get("profile", "mini"))
 
 
 def configured_flow(name: str, params: Params):

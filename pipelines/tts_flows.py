@@ -12,7 +12,9 @@ from prefect import flow, get_run_logger
 
 from ns3 import tracking
 from ns3.config import Params
+from pipelines import model_registry
 from pipelines.codec_flows import codec_path
+from pipelines.data_flows import read_corpus_pointer
 from pipelines.common import data_dir, log_stage_metrics, write_metrics
 
 
@@ -28,8 +30,7 @@ def diffusion_path(params: Params) -> Path:
 
 def style_root(params: Params) -> Path | None:
     """The RAVDESS-layout set the corpus stage recorded (the embedded one, or corpus.style_root)."""
-    info = json.loads(data_dir(params, "raw", "corpus.json").read_text())
-    style = info.get("style")
+    style = read_corpus_pointer(params).get("style")
     return Path(style["root"]) if style else None
 
 
@@ -114,13 +115,15 @@ def evaluate_tts_flow(params: Params) -> dict:
                             root=params.root, experiment=params.tracking.experiment):
         scorers = Scorers(phone_recognizer(data_dir(params, "align")), whisper_checkpoint=e.whisper_checkpoint,
                           hubert_checkpoint=e.hubert_checkpoint, wavlm_checkpoint=e.wavlm_checkpoint,
-                          utmos_checkpoint=e.utmos_checkpoint, dnsmos=e.dnsmos)
+                          utmos_checkpoint=e.utmos_checkpoint, dnsmos=e.dnsmos,
+                          wavlm_tdnn_checkpoint=e.wavlm_tdnn_checkpoint)
         result = evaluate_tts(data_dir(params, "tts"), out_dir, scorers, variant=params.variant, profile=params.profile,
                               overrides={}, hparams=hparams, samples=e.samples)
         flat = flat_metrics(result)
         write_metrics(params, "evaluate_tts", flat)
         tracking.log_metrics(flat)
         tracking.log_dict(result, "eval_tts.json")
+        model_registry.promote_tts(params, diffusion_path(params), flat)
         if (out_dir / "samples").exists():
             tracking.log_artifact(out_dir / "samples")
         head = {k: v for k, v in flat.items() if k.split("/")[-1] in ("sim_o", "per", "mcd_acc")}

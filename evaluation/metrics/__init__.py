@@ -2,8 +2,10 @@
 
 ``build_metric(name, **kwargs)`` constructs any of them by the key used in MLflow, the metrics JSON
 and the report: pesq_wb, pesq_nb, pesq_nb_raw, stoi, mstft, mcd, f0_rmse, mcd_acc, sim_resemblyzer, sim_wavlm,
-wer (Whisper), wer_hubert (HuBERT CTC, NS3's WER model), per, utmos, dnsmos, rtf. Heavy libraries (torch
-models, transformers, whisper, onnxruntime) load on first use.
+sim_wavlm_tdnn (the paper's WavLM-Large + ECAPA-TDNN), wer (openai-whisper), wer_faster_whisper (Whisper in
+CTranslate2), wer_hubert (HuBERT CTC, NS3's WER model), per, utmos, dnsmos, rtf; ``build_whisper_wer`` picks the
+Whisper runtime from the checkpoint's format. Heavy libraries (torch models, transformers, whisper, faster-whisper,
+onnxruntime) load on first use.
 """
 from . import (  # noqa: F401  (importing registers each metric)
     dnsmos,
@@ -16,9 +18,11 @@ from . import (  # noqa: F401  (importing registers each metric)
     rtf,
     sim_resemblyzer,
     sim_wavlm,
+    sim_wavlm_tdnn,
     stoi_metric,
     utmos,
     wer,
+    wer_faster_whisper,
     wer_hubert,
 )
 from .base import (
@@ -32,8 +36,9 @@ from .base import (
     check_waveform,
     metric_names,
 )
+from .whisper_backend import build_whisper_wer
 
 __all__ = [
     "CorpusResult", "Metric", "MetricValue", "PairwiseMetric", "SignalMetric", "TranscriptMetric",
-    "build_metric", "check_waveform", "metric_names",
+    "build_metric", "build_whisper_wer", "check_waveform", "metric_names",
 ]

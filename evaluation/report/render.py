@@ -26,6 +26,9 @@ table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #ccc;paddin
 th{background:#f3f3f3}td:first-child,td:nth-child(2),th:first-child{text-align:left}
 tr.ours td{background:#eef6ff}tr.paper td{color:#555}.fn,.notes{font-size:.9em;color:#444}
 img{max-width:100%}audio{height:2rem}"""
+# The ablation dashboard (``ns3 compare``, evaluation/report/dashboard.py), relative to the reports folder: the
+# report stage writes it beside reports/codec and reports/tts, and each report links to it when it is there.
+DASHBOARD_PAGE = Path("compare") / "index.html"
 
 
 class TableSet(Protocol):
@@ -166,9 +169,13 @@ def _samples_markdown(sections: Sequence[AudioSection], out_dir: Path) -> list[s
 
 
 def render_markdown(tables: TableSet, out_dir: Path, figures: Sequence[tuple[str, Path, bytes, str]],
-                    sections: Sequence[AudioSection], title: str = TITLE, intro: Sequence[str] = ()) -> str:
+                    sections: Sequence[AudioSection], title: str = TITLE, intro: Sequence[str] = (),
+                    dashboard: Path | None = None) -> str:
     parts = [f"# {title}", "", f"Baseline variant: `{tables.baseline}`. Our rows are in bold; "
              "“n/a [k]” = unavailable (reason in footnote k); “–” = not applicable.", ""]
+    if dashboard is not None:
+        parts += [f"Ablation dashboard (every variant side by side, deltas, plots): "
+                  f"[{DASHBOARD_PAGE.as_posix()}]({_rel(dashboard, out_dir)})", ""]
     parts += [*(_md_escape(p) for p in intro), ""] if intro else []
     parts += [table_markdown(t) for t in tables.all()]
     if figures:
@@ -225,11 +232,15 @@ def _samples_html(sections: Sequence[AudioSection], out_dir: Path) -> list[str]:
 
 
 def render_html(tables: TableSet, out_dir: Path, figures: Sequence[tuple[str, Path, bytes, str]],
-                sections: Sequence[AudioSection], title: str = TITLE, intro: Sequence[str] = ()) -> str:
+                sections: Sequence[AudioSection], title: str = TITLE, intro: Sequence[str] = (),
+                dashboard: Path | None = None) -> str:
     e = html.escape
     body = [f"<h1>{e(title)}</h1>",
             f"<p>Baseline variant: <code>{e(tables.baseline)}</code>. Our rows are highlighted; “n/a” cells "
             "link to the reason below their table; “–” means not applicable.</p>"]
+    if dashboard is not None:
+        body.append(f'<p>Ablation dashboard (every variant side by side, deltas, plots): <a class="dashboard" '
+                    f'href="{e(_rel(dashboard, out_dir))}">{e(DASHBOARD_PAGE.as_posix())}</a></p>')
     body += [f"<p>{e(p)}</p>" for p in intro]
     body += [table_html(t) for t in tables.all()]
     if figures:
@@ -253,6 +264,7 @@ def write_report(tables: TableSet, out_dir: str | Path, figures: Mapping[str, An
     ``figures``: name -> image file (PNG/JPEG/SVG) or matplotlib figure (saved as ``figures/<name>.png``).
     ``samples``: the codec report's audio examples; ``sections``: any other report's, after them. Audio is
     linked relative to ``out_dir``; missing files are listed in ``warnings``. ``intro``: paragraphs under the title.
+    When the ablation dashboard exists beside ``out_dir`` (``../compare/index.html``), both files link to it.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -264,8 +276,11 @@ def write_report(tables: TableSet, out_dir: str | Path, figures: Mapping[str, An
         path = out_dir / f"{table.key}.csv"
         _atomic_write(path, table_to_csv(table).encode("utf-8"))
         files.csv[table.key] = path
-    _atomic_write(files.markdown, render_markdown(tables, out_dir, loaded, all_sections, title, intro).encode("utf-8"))
-    _atomic_write(files.html, render_html(tables, out_dir, loaded, all_sections, title, intro).encode("utf-8"))
+    dashboard = out_dir.parent / DASHBOARD_PAGE  # reports/<codec|tts> -> reports/compare/index.html
+    dashboard = dashboard if dashboard.is_file() else None
+    _atomic_write(files.markdown, render_markdown(tables, out_dir, loaded, all_sections, title, intro,
+                                                  dashboard).encode("utf-8"))
+    _atomic_write(files.html, render_html(tables, out_dir, loaded, all_sections, title, intro, dashboard).encode("utf-8"))
     return files
 
 

@@ -6,6 +6,14 @@ from pathlib import Path
 import typer
 
 app = typer.Typer(help="FACodec: import official weights, encode/decode audio, zero-shot voice conversion.", no_args_is_help=True)
+# A registered version works wherever a checkpoint file does (ns3.model_registry.resolve).
+CKPT_HELP = "codec checkpoint, or a registered model: models:/<name>@<alias> | models:/<name>/<version>"
+
+
+def _ckpt(ref: str) -> Path:
+    from ns3.model_registry import CODEC, resolve_checkpoint
+
+    return resolve_checkpoint(ref, CODEC)
 
 
 @app.command("import-official")
@@ -32,35 +40,38 @@ def import_official_cmd(
 
 
 @app.command()
-def encode(ckpt: Path, wav: Path, out: Path = typer.Option(..., help="codes .npz")) -> None:
+def encode(ckpt: str = typer.Argument(..., help=CKPT_HELP), wav: Path = typer.Argument(...),
+           out: Path = typer.Option(..., help="codes .npz")) -> None:
     """Audio -> prosody/content/detail codes + timbre (.npz)."""
     from ns3.codec.api import encode_file
 
-    enc = encode_file(ckpt, wav, out)
+    enc = encode_file(_ckpt(ckpt), wav, out)
     typer.echo(f"{wav}: {enc.codes.num_frames} frames -> {out}")
 
 
 @app.command()
 def decode(
-    ckpt: Path, codes: Path, out: Path = typer.Option(..., help="output wav"),
+    ckpt: str = typer.Argument(..., help=CKPT_HELP), codes: Path = typer.Argument(...),
+    out: Path = typer.Option(..., help="output wav"),
     no_detail: bool = typer.Option(False, help="decode without the detail codes"),
 ) -> None:
     """Codes .npz -> audio."""
     from ns3.codec.api import decode_to_file
 
-    decode_to_file(ckpt, codes, out, use_detail=not no_detail)
+    decode_to_file(_ckpt(ckpt), codes, out, use_detail=not no_detail)
     typer.echo(f"{codes} -> {out}")
 
 
 @app.command()
 def vc(
-    ckpt: Path, source: Path, prompt: Path, out: Path = typer.Option(..., help="output wav"),
+    ckpt: str = typer.Argument(..., help=CKPT_HELP), source: Path = typer.Argument(...),
+    prompt: Path = typer.Argument(...), out: Path = typer.Option(..., help="output wav"),
     keep_detail: bool = typer.Option(False, help="keep the source's detail codes"),
 ) -> None:
     """Zero-shot voice conversion: source words and prosody, prompt timbre."""
     from ns3.codec.api import convert_voice_file
 
-    convert_voice_file(ckpt, source, prompt, out, keep_detail=keep_detail)
+    convert_voice_file(_ckpt(ckpt), source, prompt, out, keep_detail=keep_detail)
     typer.echo(f"{source} in the voice of {prompt} -> {out}")
 
 

@@ -27,6 +27,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from ns3.data import storage
 from ns3.data.shards import _tar_add, iter_tar_groups
 
 CODE_FORMAT = "ns3.code-shards"
@@ -170,8 +171,7 @@ def write_code_shard(path: str | Path, utterances: Iterable[CodeUtterance]) -> i
 
 
 def iter_code_shard(path: str | Path) -> Iterator[CodeUtterance]:
-    """The utterances of a code shard in file order (integers as int64, timbre float32)."""
-    path = Path(path)
+    """The utterances of a code shard (a local path or a URL) in file order (integers as int64, timbre float32)."""
     for key, parts in iter_tar_groups(path):
         missing = [m for m in MEMBERS if m not in parts]
         if missing:
@@ -195,13 +195,15 @@ def write_code_info(code_dir: str | Path, info: CodeShardInfo) -> Path:
 
 
 def read_code_info(code_dir: str | Path) -> CodeShardInfo:
-    """``<code_dir>/code_info.json`` -> CodeShardInfo; a missing file, another format or version is an error
-    naming the file and the fix."""
-    path = Path(code_dir) / CODE_INFO_FILE
-    if not path.is_file():
+    """``<code_dir>/code_info.json`` (a folder or a URL) -> CodeShardInfo; a missing file, another format or
+    version is an error naming the file and the fix."""
+    path = storage.join(code_dir, CODE_INFO_FILE)
+    if not storage.exists(path):
         raise FileNotFoundError(f"{path}: no code-shard info (not a folder of extracted codes); {_FIX}")
     try:
-        d = json.loads(path.read_text(encoding="utf-8"))
+        d = json.loads(storage.read_text(path))
+    except storage.StorageError:  # the store, not the file: its message says what to check
+        raise
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: not readable as JSON ({e}); {_FIX}") from e
     if not isinstance(d, dict) or d.get("format") != CODE_FORMAT:

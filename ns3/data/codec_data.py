@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ns3.data import storage
 from ns3.data.batch import CodecExample
 from ns3.data.pitch import PITCH_STATS_FILE, SpeakerPitchStats
 from ns3.data.shards import iter_shard, iter_tar_groups
@@ -44,10 +45,10 @@ def labelled_example(audio: np.ndarray, key: str, speaker: str, labels: dict[str
 
 
 def speaker_index(manifest: str | Path, split: str = "train") -> dict[str, int]:
-    """Speaker -> contiguous id over a split of the shard manifest (sorted, so stable across runs)."""
+    """Speaker -> contiguous id over a split of the shard manifest (a path or a URL; sorted, so stable across runs)."""
     speakers = set()
-    with open(manifest, encoding="utf-8") as f:  # line by line: a LibriLight manifest has millions of lines
-        for line in f:
+    with storage.open_binary(manifest) as raw:  # line by line: a LibriLight manifest has millions of lines
+        for line in io.TextIOWrapper(raw, encoding="utf-8"):
             if line.strip():
                 r = json.loads(line)
                 if r["split"] == split:
@@ -69,9 +70,9 @@ def load_labelled(shards: Sequence[str | Path], label_dir: str | Path, speakers:
     pitch_stats = SpeakerPitchStats.load(stats_path)
     examples, missing = [], 0
     for shard in shards:
-        labels_path = label_dir / Path(shard).name
+        labels_path = label_dir / storage.basename(shard)
         if not labels_path.exists():
-            raise FileNotFoundError(f"{labels_path}: no labels for {Path(shard).name}; run `ns3 align` first")
+            raise FileNotFoundError(f"{labels_path}: no labels for {storage.basename(shard)}; run `ns3 align` first")
         labels = {k: parts for k, parts in iter_tar_groups(labels_path)}
         taken = 0
         for s in iter_shard(shard):

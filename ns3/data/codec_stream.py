@@ -23,6 +23,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from ns3.audio import decode_audio_bytes
+from ns3.data import storage
 from ns3.data.batch import CodecBatch, CodecExample, collate_codec
 from ns3.data.codec_data import labelled_example
 from ns3.data.pitch import SpeakerPitchStats
@@ -31,7 +32,9 @@ from ns3.data.shards import iter_tar_groups
 
 
 class CodecBatchStream:
-    """BatchSource of CodecBatch: ``stream(epoch, start)`` -> the batches of ``epoch`` from index ``start``."""
+    """BatchSource of CodecBatch: ``stream(epoch, start)`` -> the batches of ``epoch`` from index ``start``.
+
+    ``shards``: local paths or URLs (`ns3.data.storage`); ``label_dir`` is a local folder."""
 
     def __init__(
         self,
@@ -62,9 +65,9 @@ class CodecBatchStream:
 
     # ------------------------------------------------------------------ samples
     def _shard_samples(self, shard: str) -> Iterator[tuple[dict, bytes, dict[str, bytes]]]:
-        labels_path = self.label_dir / Path(shard).name
+        labels_path = self.label_dir / storage.basename(shard)  # the audio may be a URL; labels are local
         if not labels_path.exists():
-            raise FileNotFoundError(f"{labels_path}: no labels for {Path(shard).name}; run `ns3 align` first")
+            raise FileNotFoundError(f"{labels_path}: no labels for {storage.basename(shard)}; run `ns3 align` first")
         labels = dict(iter_tar_groups(labels_path))  # one shard's labels: small next to its audio
         for key, parts in iter_tar_groups(shard):
             lab = labels.get(key)

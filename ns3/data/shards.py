@@ -22,6 +22,7 @@ import numpy as np
 
 from ns3.audio import SAMPLE_RATE, AudioError, DamagedAudioError, decode_audio_bytes, encode_flac, load_audio, to_int16
 from ns3.corpus.types import RawUtterance
+from ns3.data import storage
 
 SPLITS = ("train", "valid", "test")
 SHARD_PATTERN = "{split}-{index:06d}.tar"
@@ -175,8 +176,10 @@ def iter_tar_groups(path: str | Path) -> Iterator[tuple[str, dict[str, bytes]]]:
     """(key, {extension: bytes}) per sample of a WebDataset tar, in file order.
 
     Members are grouped by key, the name up to the first dot ("k.labels.npy" -> key "k", ext "labels.npy").
+    ``path`` is a local path or a URL (`ns3.data.storage`); the tar is read as a stream, front to back, so an
+    object store serves it in a few large reads and nothing seeks.
     """
-    with tarfile.open(path, "r") as tar:
+    with storage.open_binary(path) as f, tarfile.open(fileobj=f, mode="r|*") as tar:
         current: dict[str, bytes] = {}
         key = None
         for m in tar:
@@ -193,13 +196,12 @@ def iter_tar_groups(path: str | Path) -> Iterator[tuple[str, dict[str, bytes]]]:
 
 
 def iter_shard(path: str | Path, decode_audio: bool = True) -> Iterator[ShardSample]:
-    """Samples of one shard in file order."""
-    path = Path(path)
+    """Samples of one shard (a local path or a URL) in file order."""
     for key, parts in iter_tar_groups(path):
         yield _sample(path, key, parts, decode_audio)
 
 
-def _sample(path: Path, key: str, parts: dict[str, bytes], decode_audio: bool) -> ShardSample:
+def _sample(path: str | Path, key: str, parts: dict[str, bytes], decode_audio: bool) -> ShardSample:
     if "json" not in parts or "flac" not in parts:
         raise ValueError(f"{path}: sample {key!r} lacks {'json' if 'json' not in parts else 'flac'}; re-run `ns3 shard`")
     meta = json.loads(parts["json"])
@@ -207,6 +209,6 @@ def _sample(path: Path, key: str, parts: dict[str, bytes], decode_audio: bool) -
     return ShardSample(key, meta["speaker"], meta["text"], audio, meta)
 
 
-def list_shards(shards_dir: str | Path, split: str) -> list[Path]:
-    """Shard paths of a split, in order."""
-    return sorted(Path(shards_dir).glob(f"{split}-[0-9][0-9][0-9][0-9][0-9][0-9].tar"))
+def list_shards(shards_dir: str | Path, split: str) -> list[Path] | list[str]:
+    """Shards of a split, in order: `Path`s in a local folder, URL strings under a URL (`ns3.data.storage`)."""
+    return storage.glob(shards_dir, f"{split}-[0-9][0-9][0-9][0-9][0-9][0-9].tar")

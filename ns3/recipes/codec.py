@@ -40,21 +40,28 @@ class CodecTrainingData:
     missing_labels: int  # train utterances the align stage could not label (left out)
 
 
-def codec_training_data(shards_dir: Path, label_dir: Path) -> CodecTrainingData:
-    """Read the shard manifest and the align stage's inventory/metrics; fail clearly when a stage is missing."""
+def codec_training_data(shards_dir: str | Path, label_dir: Path) -> CodecTrainingData:
+    """Read the shard manifest and the align stage's inventory/metrics; fail clearly when a stage is missing.
+
+    ``shards_dir``: the shard stage's folder, or a URL holding a copy of it (``s3://bucket/prefix/shards``: the
+    manifest and the tars are read from there, see `ns3.data.storage`); ``label_dir`` is a local folder.
+    """
+    from ns3.data import storage
     from ns3.data.codec_data import speaker_index
     from ns3.data.shards import list_shards
     from ns3.text.inventory import PhoneInventory
 
-    shards_dir, label_dir = Path(shards_dir), Path(label_dir)
-    manifest = shards_dir / "manifest.jsonl"
-    if not manifest.exists():
-        raise FileNotFoundError(f"{manifest} is missing: run `ns3 shard` first")
+    shards_dir = shards_dir if storage.is_url(shards_dir) else Path(shards_dir)
+    label_dir = Path(label_dir)
+    train_shards = tuple(str(p) for p in list_shards(shards_dir, "train"))  # a URL with nothing there raises here
+    manifest = storage.join(shards_dir, "manifest.jsonl")
+    if not storage.exists(manifest):
+        copy = f" and copy its folder to {shards_dir}" if storage.is_url(shards_dir) else ""
+        raise FileNotFoundError(f"{manifest} is missing: run `ns3 shard` first{copy}")
     metrics_path = label_dir / "metrics.json"
     if not metrics_path.exists():
         raise FileNotFoundError(f"{metrics_path} is missing: run `ns3 align` first")
     train = json.loads(metrics_path.read_text())["splits"].get("train", {})
-    train_shards = tuple(str(p) for p in list_shards(shards_dir, "train"))
     if not train_shards or not train.get("aligned"):
         raise ValueError(f"no labelled training utterances in {label_dir}: check the align stage's failures.jsonl")
     return CodecTrainingData(
@@ -91,6 +98,11 @@ class CodecTrainSpec:
     ckpt_every: int = 250
     eval_every: int = 500
     threads: int | None = None
+    # Device numerics (ns3/solvers/precision.py): how the steps run, not what is trained, so they may change
+    # on resume (a run started on a CPU continues on a GPU) and stay out of the fingerprint.
+    precision: str = "auto"
+    tf32: bool = True
+    compile: bool = False
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -106,7 +118,8 @@ class CodecTrainSpec:
         return recipe_fingerprint(json.loads(json.dumps(recipe, default=str)))
 
 
-RESUMABLE = ("max_steps", "max_minutes", "log_every", "ckpt_every", "eval_every", "threads")
+RESUMABLE = ("max_steps", "max_minutes", "log_every", "ckpt_every", "eval_every", "threads", "precision", "tf32",
+             "compile")
 
 
 @dataclass
@@ -190,12 +203,14 @@ def train_codec(spec: CodecTrainSpec, data: CodecTrainingData) -> CodecTrainOutp
     prepare_training_state(spec.state_dir, spec.fingerprint())
     solver = CodecSolver(
         generator=generator, discriminator=discriminator,
-        optimizers=make_codec_optimizers(generator, discriminator, lr=spec.lr, betas=tuple(spec.betas)),
+        optimizers=make_codec_optimizers(generator, discriminator, lr=spec.lr, betas=tuple(spec.betas),
+                                         fused=dist.device.type == "cuda"),
         mel_loss=MultiScaleMelLoss(MINI_SCALES if spec.mel_scales == "mini" else DAC_SCALES),
         loss_weights=spec.loss_weights, adv_start_step=spec.adv_start_step, batches=batches, out_dir=spec.state_dir,
         max_steps=spec.max_steps, log_every=spec.log_every, ckpt_every=spec.ckpt_every, eval_every=spec.eval_every,
         grad_clip=spec.grad_clip, seed=spec.seed, max_minutes=spec.max_minutes,
         eval_fn=validation_eval(valid) if valid else None,
+        precision=spec.precision, tf32=spec.tf32, compile=spec.compile,
     )
     start = time.perf_counter()
     result = solver.run()
@@ -206,6 +221,7 @@ def train_codec(spec: CodecTrainSpec, data: CodecTrainingData) -> CodecTrainOutp
     summary = {"steps": result.steps, "resumed_from": result.resumed_from, "minutes": round(minutes, 2),
                "minutes_total": round(solver.minutes_trained(), 2), "stopped_reason": result.stopped_reason, "train_utterances": data.labelled_utterances,
                "missing_labels": data.missing_labels, "world_size": dist.world_size,
+               "precision": solver.precision, "compiled": solver.compiled,
                "params_m": round(sum(p.numel() for p in generator.parameters()) / 1e6, 3),
                **{k: v for k, v in result.final_metrics.items() if isinstance(v, float) and math.isfinite(v)}}
     if dist.is_main:

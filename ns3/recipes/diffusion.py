@@ -30,7 +30,7 @@ SUMMARY_FILE = "train_summary.json"
 
 @dataclass(frozen=True)
 class DiffusionTrainingData:
-    code_dir: Path
+    code_dir: str | Path  # a local folder or a URL (ns3.data.storage)
     train_shards: tuple[str, ...]
     valid_shards: tuple[str, ...]
     codec_hash: str
@@ -43,18 +43,23 @@ class DiffusionTrainingData:
     stats: Any  # ns3.diffusion.validation.CodeStats
 
 
-def diffusion_training_data(code_dir: Path, codec_path: Path | None, num_phones: int,
+def diffusion_training_data(code_dir: str | Path, codec_path: Path | None, num_phones: int,
                             duration_percentile: float = 99.5) -> DiffusionTrainingData:
-    """Code-shard info + statistics of the train codes; refuses codes from a codec other than ``codec_path``."""
+    """Code-shard info + statistics of the train codes; refuses codes from a codec other than ``codec_path``.
+
+    ``code_dir``: the extract_codes folder, or a URL holding a copy of it (``s3://bucket/prefix/codes``, with its
+    code_info.json; see `ns3.data.storage`).
+    """
+    from ns3.data import storage
     from ns3.data.code_shards import check_codec, iter_code_shard, read_code_info
     from ns3.diffusion.validation import code_stats
 
-    code_dir = Path(code_dir)
+    code_dir = code_dir if storage.is_url(code_dir) else Path(code_dir)
+    train = tuple(str(p) for p in storage.glob(code_dir, "train-*.tar"))  # a URL with nothing there raises here
+    valid = tuple(str(p) for p in storage.glob(code_dir, "valid-*.tar"))
     info = read_code_info(code_dir)
     if codec_path is not None:
         check_codec(info, codec_path)
-    train = tuple(str(p) for p in sorted(code_dir.glob("train-*.tar")))
-    valid = tuple(str(p) for p in sorted(code_dir.glob("valid-*.tar")))
     if not train:
         raise FileNotFoundError(f"no train-*.tar code shards in {code_dir}: run `ns3 extract-codes`")
     utts = list(itertools.chain.from_iterable(iter_code_shard(s) for s in train))  # codes are small: [6, F] int16
@@ -95,6 +100,10 @@ class DiffusionTrainSpec:
     codec_path: Path | None = None  # decodes the samples logged at each evaluation
     samples: int = 1  # validation utterances generated, plotted and decoded at each evaluation
     generation: Any = None  # GenerationConfig of those samples (None: the defaults)
+    # Device numerics (ns3/solvers/precision.py): resumable, outside the fingerprint (as for the codec).
+    precision: str = "auto"
+    tf32: bool = True
+    compile: bool = False
 
     def fingerprint(self, codec_hash: str) -> dict:
         """The run's identity: the recipe and the codec whose codes it learns (new codes never resume old state)."""
@@ -105,7 +114,7 @@ class DiffusionTrainSpec:
 
 
 RESUMABLE = ("max_steps", "max_minutes", "log_every", "ckpt_every", "eval_every", "threads", "codec_path", "samples",
-             "generation")
+             "generation", "precision", "tf32", "compile")
 
 
 @dataclass
@@ -208,6 +217,7 @@ def train_diffusion(spec: DiffusionTrainSpec, data: DiffusionTrainingData) -> Di
         ema_decay=spec.ema_decay, batches=batches, out_dir=spec.state_dir, max_steps=spec.max_steps,
         log_every=spec.log_every, ckpt_every=spec.ckpt_every, eval_every=spec.eval_every, grad_clip=spec.grad_clip,
         seed=spec.seed, max_minutes=spec.max_minutes, eval_fn=eval_fn,
+        precision=spec.precision, tf32=spec.tf32, compile=spec.compile,
     )
     start = time.perf_counter()
     result = solver.run()
@@ -219,6 +229,7 @@ def train_diffusion(spec: DiffusionTrainSpec, data: DiffusionTrainingData) -> Di
                "minutes_total": round(solver.minutes_trained(), 2), "stopped_reason": result.stopped_reason,
                "train_utterances": data.train_utterances, "train_frames": data.train_frames,
                "world_size": dist.world_size, "params_m": round(model.num_parameters() / 1e6, 3),
+               "precision": solver.precision, "compiled": solver.compiled,
                "max_duration": spec.hparams.max_duration,
                **{k: v for k, v in result.final_metrics.items() if isinstance(v, float) and math.isfinite(v)},
                **final_valid}

@@ -13,6 +13,13 @@ training step and are restored from the checkpoint. `replay_epochs` turns a per-
 into a source by skipping the consumed batches (cost: reading them again, bounded by one epoch). For
 WebDataset at scale use resampled shards with ``with_epoch(n)``, so an "epoch" is a fixed number of
 batches and the replay stays short.
+
+Device numerics (ns3/solvers/precision.py). ``precision`` ("fp32" | "bf16" | "auto": bf16 on a CUDA device
+with native bf16, else fp32) is the autocast dtype of the model forwards a subclass runs through
+`amp_forward`; weights, gradients, optimizer state and losses stay fp32. ``tf32`` lets fp32 matmuls and
+convolutions use TF32 tensor cores (CUDA only). ``compile`` wraps the models train_step calls in
+``torch.compile``; checkpoints and `unwrapped` are always the bare modules, so their state_dict keys carry
+neither DDP's ``module.`` nor compile's ``_orig_mod.`` prefix.
 """
 from __future__ import annotations
 
@@ -33,6 +40,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ns3 import tracking
 from ns3.solvers.checkpoint import FORMAT, atomic_save, capture_rng_state, load_checkpoint, restore_rng_state, seed_everything
 from ns3.solvers.distributed import DistInfo, any_true, init_distributed
+from ns3.solvers.precision import autocast, precision_name, resolve_precision, set_tf32, to_fp32
 
 log = logging.getLogger("ns3.solvers")
 
@@ -41,6 +49,8 @@ BatchSource = Callable[[int, int], Iterable[Any]]
 
 StopReason = Literal["max_steps", "time_budget", "non_finite"]
 LAST = "last.pt"
+# How an optimizer runs, not what it has learnt: they follow this process's device, not the checkpoint's.
+OPTIMIZER_IMPLEMENTATION = ("fused", "foreach", "capturable")
 
 
 def replay_epochs(make_epoch: Callable[[int], Iterable[Any]]) -> BatchSource:
@@ -82,7 +92,7 @@ class BaseSolver:
     models/optimizers/schedulers are dicts keyed by name (a scheduler's key names its optimizer); models
     come unwrapped and are moved to the device, restored from ``out_dir/last.pt`` when it exists, then
     wrapped in DDP when WORLD_SIZE > 1. ``self.models[name]`` is what train_step calls (DDP-wrapped or
-    not); `unwrapped` gives the bare module for evaluation and saving.
+    not, compiled or not); `unwrapped` gives the bare module for evaluation and saving.
     """
 
     def __init__(
@@ -104,6 +114,9 @@ class BaseSolver:
         progress: bool = True,
         find_unused_parameters: bool = False,
         eval_fn: Callable[["BaseSolver", int], Mapping[str, float] | None] | None = None,
+        precision: str = "auto",
+        tf32: bool = True,
+        compile: bool = False,
     ) -> None:
         if max_steps <= 0:
             raise ValueError(f"max_steps must be positive, got {max_steps}")
@@ -115,6 +128,10 @@ class BaseSolver:
             raise ValueError(f"schedulers {sorted(unknown)} name no optimizer; optimizers: {sorted(optimizers)}")
         self.dist: DistInfo = init_distributed(device)
         self.device = self.dist.device
+        self.amp_dtype = resolve_precision(precision, self.device)  # None: no autocast
+        self.precision = precision_name(self.amp_dtype)
+        self.compiled = bool(compile)
+        set_tf32(tf32, self.device)
         self.out_dir = Path(out_dir)
         self.max_steps, self.log_every, self.ckpt_every, self.eval_every = max_steps, log_every, ckpt_every, eval_every
         self.grad_clip, self.seed, self.max_minutes, self.progress = grad_clip, seed, max_minutes, progress
@@ -137,6 +154,14 @@ class BaseSolver:
         self.models: dict[str, nn.Module] = {
             k: self._wrap(m, find_unused_parameters) for k, m in self._models.items()
         }
+        if self.compiled:
+            # After DDP (compiling the DDP module lets dynamo split graphs at its gradient buckets) and after
+            # the resume above (weights load into the bare module).
+            self.models = {k: torch.compile(m) if _trainable(m) else m for k, m in self.models.items()}
+        if self.dist.is_main:
+            log.info("%s on %s: precision %s%s, tf32 %s, compile %s", type(self).__name__, self.device, self.precision,
+                     f" (from {precision})" if precision == "auto" else "",
+                     "on" if tf32 and self.device.type == "cuda" else "off", "on" if self.compiled else "off")
 
     # ---------------------------------------------------------------- to implement
     def train_step(self, batch: Any) -> Mapping[str, float | torch.Tensor]:
@@ -157,6 +182,18 @@ class BaseSolver:
     # ---------------------------------------------------------------- helpers for train_step
     def unwrapped(self, name: str) -> nn.Module:
         return self._models[name]
+
+    def autocast(self) -> torch.autocast:
+        """The autocast region of a model forward in this solver's precision (no-op in fp32)."""
+        return autocast(self.device, self.amp_dtype)
+
+    def amp_forward(self, model: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``model(*args, **kwargs)`` under `autocast`, its floating outputs handed back in fp32, so the
+        losses computed from them run in fp32 (a bf16 mel matmul or log would lose the small differences
+        the reconstruction loss is made of). In fp32 the outputs are returned untouched."""
+        with self.autocast():
+            out = model(*args, **kwargs)
+        return to_fp32(out) if self.amp_dtype is not None else out
 
     def optimize(self, name: str, loss: torch.Tensor, parts: Mapping[str, torch.Tensor] | None = None) -> float:
         """Guard, backward, clip, step optimizer ``name`` (and its scheduler). Returns the gradient norm.
@@ -312,7 +349,14 @@ class BaseSolver:
         for k, m in self._models.items():
             m.load_state_dict(ckpt["models"][k], strict=True)
         for k, o in self.optimizers.items():
-            o.load_state_dict(ckpt["optimizers"][k])
+            # load_state_dict replaces every param-group setting with the saved one, fused/foreach included:
+            # a state saved on a CPU (fused off) would silently turn the fused CUDA optimizer off on resume.
+            # Writing this optimizer's flags into the saved groups first also places the step counters
+            # where the fused kernel wants them (on the device), as torch does for a fused state.
+            saved = ckpt["optimizers"][k]
+            for group, now in zip(saved["param_groups"], o.param_groups):
+                group.update({f: now[f] for f in OPTIMIZER_IMPLEMENTATION if f in now})
+            o.load_state_dict(saved)
         for k, s in self.schedulers.items():
             s.load_state_dict(ckpt["schedulers"][k])
         self.step = self.resumed_from = int(ckpt["step"])
@@ -331,7 +375,7 @@ class BaseSolver:
 
     # ---------------------------------------------------------------- internals
     def _wrap(self, model: nn.Module, find_unused: bool) -> nn.Module:
-        if not self.dist.enabled or not any(p.requires_grad for p in model.parameters()):
+        if not self.dist.enabled or not _trainable(model):
             return model
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused)
@@ -358,3 +402,7 @@ class BaseSolver:
 
         return tqdm(total=self.max_steps, initial=self.step, desc=type(self).__name__, unit="step", file=sys.stderr,
                     dynamic_ncols=True, mininterval=1.0, disable=not (self.progress and self.dist.is_main))
+
+
+def _trainable(model: nn.Module) -> bool:
+    return any(p.requires_grad for p in model.parameters())

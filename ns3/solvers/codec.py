@@ -5,6 +5,9 @@ on ``weighted_sum(losses, loss_weights)``. Loss names are the metric names and t
 Adversarial terms can start after ``adv_start_step`` steps, which lets short CPU runs learn a rough
 reconstruction before the discriminator pushes back; ``None`` leaves them off (the discriminator is kept,
 untrained, so checkpoints have one layout).
+
+In bf16 (``precision``, see ns3/solvers/precision.py) the generator and discriminator forwards run under
+autocast, every loss in fp32, and the layers `keep_fp32_layers` lists stay fp32 inside the generator.
 """
 from __future__ import annotations
 
@@ -32,6 +35,8 @@ from ns3.losses import (
     weighted_sum,
 )
 from ns3.solvers.base import BaseSolver
+from ns3.solvers.distributed import init_distributed
+from ns3.solvers.precision import run_in_fp32
 
 
 GENERATOR, DISCRIMINATOR = "generator", "discriminator"
@@ -77,13 +82,63 @@ def paper_loss_weights(hp: Any) -> dict[str, float]:
 
 
 def make_codec_optimizers(
-    generator: nn.Module, discriminator: nn.Module, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.9)
+    generator: nn.Module, discriminator: nn.Module, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.9),
+    fused: bool = False,
 ) -> dict[str, torch.optim.Optimizer]:
-    """The paper's two Adam optimisers (lr 2e-4, betas (0.5, 0.9))."""
+    """The paper's two Adam optimisers (lr 2e-4, betas (0.5, 0.9)).
+
+    ``fused``: one kernel per step for all parameters instead of a few per tensor; meant for CUDA, where
+    the solver turns it on (the models may still be on the CPU when this is called: the solver moves them).
+    """
+    extra = {"fused": True} if fused else {}
     return {
-        GENERATOR: torch.optim.Adam(generator.parameters(), lr=lr, betas=betas),
-        DISCRIMINATOR: torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas),
+        GENERATOR: torch.optim.Adam(generator.parameters(), lr=lr, betas=betas, **extra),
+        DISCRIMINATOR: torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas, **extra),
     }
+
+
+def keep_fp32_layers(generator: nn.Module) -> list[str]:
+    """Apply `run_in_fp32` to the generator layers that must not run in bf16; returns their qualified names.
+
+    Which layers, and why:
+    - FactorizedVQ (every codebook): the nearest-code search is a cosine-similarity matmul and an argmax
+      over 1024 entries; in bf16 (8-bit mantissa) close neighbours tie or swap, so the codes would depend
+      on the precision. The straight-through estimate, the codebook/commitment MSEs and the dead-code
+      restart (encoder vectors written into the fp32 codebook) run in it too. Its projections are
+      256 -> 8 -> 256 per frame: negligible cost.
+    - MelFrontEnd (the V2 prosody input): its filterbank matmul is its only op autocast would lower; kept
+      fp32, the feature the prosody codebook sees in training is the fp32 one it sees at inference.
+    - ISTFTGenerator.head: the linear layer whose outputs are the log-magnitude (exponentiated: bf16
+      spacing at 4 is 0.03, a 3 % magnitude error) and the phase (an unbounded angle fed to cos/sin: bf16
+      spacing at 50 rad is 0.25 rad). The head already casts to fp32 before exp and the iSTFT; this makes
+      the values it casts fp32 as well. One linear per frame.
+    - WaveGenerator's output convolution (C -> 1 channel, before the tanh): a bf16 waveform carries
+      rounding noise about 50 dB under the signal at every sample, which the multi-scale mel loss reads
+      as hiss in the quiet bands. One output channel: negligible cost.
+    Already fp32 without help: the iSTFT, the STFTs of the discriminator and of the losses (inputs cast
+    with .float(); autocast does not lower (i)stft), the harmonic excitation (float64 phase), layer norms
+    (on CUDA autocast keeps them fp32), and every loss (`BaseSolver.amp_forward` hands outputs back in fp32).
+    """
+    from ns3.codec.decoder import WaveGenerator
+    from ns3.codec.istft import ISTFTGenerator
+    from ns3.codec.layers import WNConv1d
+    from ns3.codec.mel import MelFrontEnd
+    from ns3.codec.quantizer import FactorizedVQ
+
+    kept = []
+    for name, module in generator.named_modules():
+        target, where = None, name
+        if isinstance(module, (FactorizedVQ, MelFrontEnd)):
+            target = module
+        elif isinstance(module, ISTFTGenerator):
+            target, where = module.head, f"{name}.head"
+        elif isinstance(module, WaveGenerator):
+            convs = [i for i, m in enumerate(module.model) if isinstance(m, WNConv1d)]
+            target, where = module.model[convs[-1]], f"{name}.model.{convs[-1]}"
+        if target is not None:
+            run_in_fp32(target)
+            kept.append(where)
+    return kept
 
 
 def supervision_losses(out: Any, batch: CodecBatch) -> dict[str, torch.Tensor]:
@@ -145,7 +200,10 @@ class CodecSolver(BaseSolver):
         num_samples: int = 2,
         **kwargs: Any,
     ) -> None:
-        optimizers = dict(optimizers) if optimizers is not None else make_codec_optimizers(generator, discriminator)
+        if optimizers is None:
+            device = init_distributed(kwargs.get("device")).device  # where the solver will put the models
+            optimizers = make_codec_optimizers(generator, discriminator, fused=device.type == "cuda")
+        optimizers = dict(optimizers)
         if set(optimizers) != {GENERATOR, DISCRIMINATOR}:
             raise ValueError(f"CodecSolver needs optimizers {{'{GENERATOR}', '{DISCRIMINATOR}'}}, got {sorted(optimizers)}")
         hp = getattr(generator, "hp", None)
@@ -163,6 +221,8 @@ class CodecSolver(BaseSolver):
         self.num_samples = num_samples
         self.sample_wavs = sample_wavs.detach().cpu() if sample_wavs is not None else None
         super().__init__(models={GENERATOR: generator, DISCRIMINATOR: discriminator}, optimizers=optimizers, **kwargs)
+        # Before the first forward, which is also when torch.compile traces (it is lazy).
+        self.fp32_layers = keep_fp32_layers(self.unwrapped(GENERATOR)) if self.amp_dtype is not None else []
         self.mel_loss = (mel_loss or MultiScaleMelLoss()).to(self.device)
         # computed only when weighted: it costs three STFTs of both signals per step
         self.stft_loss = MultiResolutionSTFTLoss().to(self.device) if weights.get("codec/stft") else None
@@ -180,13 +240,13 @@ class CodecSolver(BaseSolver):
         if not bool(batch.frame_mask.all()):  # padded short utterances: let the model mask pooling/attention
             lengths = batch.frame_mask.sum(1) * (batch.wav.shape[1] // batch.num_frames)
         # A pitch-excited decoder is driven by the true F0 in training (teacher forcing); others ignore it.
-        out = gen(batch.wav, phone_ids=batch.phone_ids, lengths=lengths, f0=batch.f0_hz)
+        out = self.amp_forward(gen, batch.wav, phone_ids=batch.phone_ids, lengths=lengths, f0=batch.f0_hz)
         wav, wav_hat = batch.wav, out.wav_hat
         metrics: dict[str, float | torch.Tensor] = {}
         adversarial = self.adversarial_active()
 
         if adversarial:
-            d = disc(torch.cat([wav, wav_hat.detach()])).split([len(wav), len(wav)])
+            d = self.amp_forward(disc, torch.cat([wav, wav_hat.detach()])).split([len(wav), len(wav)])
             disc_loss = lsgan_discriminator_loss(d[0].logits, d[1].logits)
             metrics["disc/grad_norm"] = self.optimize(DISCRIMINATOR, disc_loss, {"disc/loss": disc_loss})
             metrics["disc/loss"] = disc_loss.detach()
@@ -202,8 +262,8 @@ class CodecSolver(BaseSolver):
         weights = self.loss_weights
         if adversarial:
             with torch.no_grad():
-                real: DiscriminatorOutput = self.unwrapped(DISCRIMINATOR)(wav)
-            fake: DiscriminatorOutput = disc(wav_hat)
+                real: DiscriminatorOutput = self.amp_forward(self.unwrapped(DISCRIMINATOR), wav)
+            fake: DiscriminatorOutput = self.amp_forward(disc, wav_hat)
             losses["codec/adv"] = lsgan_generator_loss(fake.logits)
             losses["codec/feat"] = feature_matching_loss(real.features, fake.features)
         else:

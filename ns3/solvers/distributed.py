@@ -1,7 +1,8 @@
 """torchrun/DDP plumbing: read the launcher's environment, start the process group, pick the device.
 
 torchrun exports RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT; without them we are a single
-process and nothing is initialised. gloo on CPU (tests, laptops), NCCL on GPUs.
+process and nothing is initialised. gloo on CPU (tests, laptops), NCCL on GPUs: process LOCAL_RANK drives
+cuda:LOCAL_RANK (torchrun starts one process per GPU of a node; RANK counts across nodes, LOCAL_RANK within one).
 """
 from __future__ import annotations
 
@@ -43,12 +44,22 @@ def init_distributed(device: str | torch.device | None = None) -> DistInfo:
     if device.type == "cuda":
         if device.index is None:  # plain "cuda": this process's GPU (set_device needs an index)
             device = torch.device("cuda", local_rank)
+        visible = torch.cuda.device_count()
+        if device.index >= visible:
+            raise RuntimeError(f"LOCAL_RANK={local_rank} asks for {device} but {visible} CUDA device(s) are visible; "
+                               "start at most one process per GPU (torchrun --nproc-per-node) and do not restrict "
+                               "CUDA_VISIBLE_DEVICES per process")
+        # Before the process group: NCCL and the collectives of all_gather_object/barrier use the current device.
         torch.cuda.set_device(device)
     if world_size > 1 and not dist.is_initialized():
         for key in ("MASTER_ADDR", "MASTER_PORT"):
             if key not in os.environ:
                 raise RuntimeError(f"WORLD_SIZE={world_size} but {key} is not set; launch with torchrun")
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world_size)
+        # device_id binds the NCCL process group to this GPU at init (eagerly), so barrier() need not guess
+        # the device from the rank (torch warns that a wrong guess can hang).
+        nccl = device.type == "cuda"
+        dist.init_process_group(backend="nccl" if nccl else "gloo", rank=rank, world_size=world_size,
+                                **({"device_id": device} if nccl else {}))
     if dist.is_initialized():
         rank, world_size = dist.get_rank(), dist.get_world_size()
     return DistInfo(rank=rank, local_rank=local_rank, world_size=world_size, device=device)

@@ -17,14 +17,19 @@ import typer
 ROLE_OPTIONS = ("duration", "prosody", "content", "detail")
 
 
-def _engine(params, codec: Optional[Path], diffusion: Optional[Path], align_dir: Optional[Path]):
+def _engine(params, codec: Optional[str], diffusion: Optional[str], align_dir: Optional[Path]):
+    from ns3.model_registry import ALIGN, CODEC, DIFFUSION, is_model_uri, resolve_checkpoint
     from ns3.tts.engine import TTSEngine
     from pipelines.codec_flows import codec_path
     from pipelines.common import data_dir
     from pipelines.tts_flows import diffusion_path
 
-    return TTSEngine.load(codec or codec_path(params), diffusion or diffusion_path(params),
-                          align_dir or data_dir(params, "align"), params.align.voice)
+    # A registered TTS model carries the codec it was trained on and the aligner: they are its defaults.
+    bundle = diffusion if is_model_uri(diffusion) else None
+    codec_file = resolve_checkpoint(codec or bundle, CODEC) if (codec or bundle) else codec_path(params)
+    diffusion_file = resolve_checkpoint(diffusion, DIFFUSION) if diffusion else diffusion_path(params)
+    align = align_dir or (resolve_checkpoint(bundle, ALIGN) if bundle else data_dir(params, "align"))
+    return TTSEngine.load(codec_file, diffusion_file, align, params.align.voice)
 
 
 def _config(params, one_step: bool):
@@ -48,9 +53,13 @@ def tts(
     out_dir: Path = typer.Option(Path("tts_out"), help="output folder for --list"),
     one_step: bool = typer.Option(False, help="one iteration per process (15 NFE)"),
     seed: int = typer.Option(0),
-    codec: Optional[Path] = typer.Option(None, help="codec checkpoint (default: data/codec/codec.pt)"),
-    diffusion: Optional[Path] = typer.Option(None, help="diffusion checkpoint (default: data/diffusion/diffusion.pt)"),
-    align_dir: Optional[Path] = typer.Option(None, help="align stage folder with aligner.pt (default: data/align)"),
+    codec: Optional[str] = typer.Option(None, help="codec checkpoint or models:/<name>@<alias> (default: "
+                                        "data/codec/codec.pt, or the --diffusion model's own codec)"),
+    diffusion: Optional[str] = typer.Option(None, help="diffusion checkpoint, or a registered TTS model "
+                                            "models:/<name>@<alias> | models:/<name>/<version> (default: "
+                                            "data/diffusion/diffusion.pt)"),
+    align_dir: Optional[Path] = typer.Option(None, help="align stage folder with aligner.pt (default: data/align, "
+                                             "or the --diffusion model's aligner)"),
 ) -> None:
     """Zero-shot TTS: text + a speech prompt -> wav (60 NFE, or 15 with --one-step)."""
     from ns3.audio import load_audio, write_audio
@@ -108,12 +117,15 @@ def vc(
     prompt: Path = typer.Argument(..., help="wav whose voice to use"),
     out: Path = typer.Option(Path("vc.wav"), help="output wav"),
     keep_detail: bool = typer.Option(False, help="keep the source's detail codes"),
-    codec: Optional[Path] = typer.Option(None, help="codec checkpoint (default: data/codec/codec.pt)"),
+    codec: Optional[str] = typer.Option(None, help="codec checkpoint, or models:/<name>@<alias> | "
+                                        "models:/<name>/<version> (default: data/codec/codec.pt)"),
 ) -> None:
     """Zero-shot voice conversion with the codec: source codes decoded with the prompt's timbre."""
     from ns3.cli import params as load_params
     from ns3.codec.api import convert_voice_file
+    from ns3.model_registry import CODEC, resolve_checkpoint
     from pipelines.codec_flows import codec_path
 
-    convert_voice_file(codec or codec_path(load_params()), source, prompt, out, keep_detail=keep_detail)
+    ckpt = resolve_checkpoint(codec, CODEC) if codec else codec_path(load_params())
+    convert_voice_file(ckpt, source, prompt, out, keep_detail=keep_detail)
     typer.echo(f"{source} in the voice of {prompt} -> {out}")

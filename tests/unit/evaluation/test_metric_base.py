@@ -5,7 +5,7 @@ from evaluation.metrics import CorpusResult, MetricValue, build_metric, check_wa
 from evaluation.metrics.base import cosine, mean_of_available
 
 ALL = ["dnsmos", "f0_rmse", "mcd", "mcd_acc", "mstft", "per", "pesq_nb", "pesq_nb_raw", "pesq_wb", "rtf", "sim_resemblyzer",
-       "sim_wavlm", "stoi", "utmos", "wer", "wer_hubert"]
+       "sim_wavlm", "sim_wavlm_tdnn", "stoi", "utmos", "wer", "wer_faster_whisper", "wer_hubert"]
 
 
 def test_metric_value_needs_exactly_one_of_value_or_reason():
