@@ -45,8 +45,9 @@ class Check:
             side = "the candidate" if self.candidate is None else "the champion"
             return f"{self.metric} is missing for {side} (rule {self.rule})"
         verdict = "ok" if self.passed else "fails"
-        return (f"{self.metric} {self.candidate:.4g} vs {self.champion:.4g} "
-                f"(margin {self.margin:+.4g}, rule {self.rule}: {verdict})")
+        # 6 digits: scores rounded to 4 decimals (the evaluation JSON) must not print as equal when they differ
+        return (f"{self.metric} {self.candidate:.6g} vs {self.champion:.6g} "
+                f"(margin {self.margin:+.3g}, rule {self.rule}: {verdict})")
 
 
 @dataclass(frozen=True)

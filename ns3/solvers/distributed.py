@@ -45,8 +45,8 @@ def init_distributed(device: str | torch.device | None = None) -> DistInfo:
         if device.index is None:  # plain "cuda": this process's GPU (set_device needs an index)
             device = torch.device("cuda", local_rank)
         visible = torch.cuda.device_count()
-        if device.index >= visible:
-            raise RuntimeError(f"LOCAL_RANK={local_rank} asks for {device} but {visible} CUDA device(s) are visible; "
+        if 0 < visible <= device.index:  # (none visible at all: set_device's own error says so)
+            raise RuntimeError(f"{device} (LOCAL_RANK={local_rank}) but only {visible} CUDA device(s) are visible; "
                                "start at most one process per GPU (torchrun --nproc-per-node) and do not restrict "
                                "CUDA_VISIBLE_DEVICES per process")
         # Before the process group: NCCL and the collectives of all_gather_object/barrier use the current device.

@@ -244,6 +244,7 @@ def test_compile_wraps_the_trained_model_and_checkpoints_keep_plain_keys(tmp_pat
     assert resumed.step == 2 and resumed.run().steps == 3
 
 
+@pytest.mark.slow  # ~2 min: dynamo traces the whole FACodec step, graph breaks and all, even without inductor
 def test_compiled_bf16_codec_step_traces_through_the_fp32_islands(tmp_path, monkeypatch):
     real_compile = torch.compile
     monkeypatch.setattr(torch, "compile", lambda m, **kw: real_compile(m, backend="aot_eager", **kw))
@@ -255,7 +256,7 @@ def test_compiled_bf16_codec_step_traces_through_the_fp32_islands(tmp_path, monk
     assert not any(k.startswith("_orig_mod.") for k in state)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # inductor builds C++ kernels: ~15 s with a warm cache, ~50 s cold on 2 busy cores
 def test_compile_with_inductor_runs_a_step_and_saves_plain_keys(tmp_path):
     torch._dynamo.reset()
     solver = TinySolver(out_dir=tmp_path, max_steps=1, compile=True)
