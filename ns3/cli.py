@@ -180,10 +180,15 @@ def ablations(
 
         sets["tracking.experiment"] = experiment
         base = [a for k, v in sets.items() for a in ("-S", f"{k}={yaml_value(v)}")]
-        typer.echo(shlex.join(["dvc", "exp", "run", "--queue", "-n", "baseline", "-S", "variant=baseline", *base]))
+        # The baseline runs in the workspace and is committed first: a queued experiment starts from the committed
+        # dvc.lock, so each variant then re-runs only the stages its setting changes. Queued from a commit without
+        # the baseline's lock, every variant would retrain everything from scratch (persistent outs are never
+        # restored from DVC's run cache).
+        typer.echo(shlex.join(["dvc", "exp", "run", "-n", "baseline", "-S", "variant=baseline", *base]))
+        typer.echo("git add params.yaml dvc.lock metrics && git commit -m 'ablation baseline' && dvc push  # push: if a remote is set")
         for argv in queue_commands(extra_sets=sets):
             typer.echo(shlex.join(argv))
-        typer.echo("dvc queue start")
+        typer.echo("dvc queue start && dvc queue status  # then: ns3 compare --experiment " + shlex.quote(experiment))
         return
     _prefect_defaults()
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings

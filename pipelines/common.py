@@ -36,7 +36,8 @@ def task_runner(kind: str, workers: int, dask_address: str | None = None):
 def worker_threads(kind: str, workers: int, dask_address: str | None = None) -> int | None:
     """Torch threads per mapped task so that workers x threads <= this machine's cores.
 
-    A remote Dask cluster's workers are sized by whoever started it (None: leave torch's default there).
+    A remote Dask cluster's workers are sized by whoever started it (None: leave torch's default there, which
+    is the worker's OMP_NUM_THREADS: 1 under Dask's nanny unless ``dask worker`` was started with it set).
     """
     from ns3.runtime import threads_per_worker
 

@@ -7,12 +7,19 @@ server at all; every worker process then starts a temporary server of its own (t
 worker) and records the shard tasks there, where the flow run never shows them. ``StageDaskRunner`` sends the
 driver's temporary server instead. That server listens on this machine's loopback only: workers on other
 machines need a Prefect server they can reach, and the runner says so before any shard is sent.
+
+A temporary LocalCluster starts its workers through nannies in this process, and a nanny sets its
+``distributed.nanny.pre-spawn-environ`` (``OMP_NUM_THREADS=1``, ``PYTHONHASHSEED``, ...) in *this* process's
+environment before spawning; left there, every process started from this one afterwards (MFA in the align
+stage, any subprocess of a later stage) would inherit one OpenMP thread. The runner puts those variables back
+once the workers are up.
 """
 from __future__ import annotations
 
 import ipaddress
-from contextlib import ExitStack
-from typing import Iterable
+import os
+from contextlib import ExitStack, contextmanager
+from typing import Iterable, Iterator
 from urllib.parse import urlsplit
 
 from prefect_dask import DaskTaskRunner
@@ -61,6 +68,26 @@ def workers_elsewhere(api_url: str, worker_addresses: Iterable[str], local: set[
     return sorted(w for w in worker_addresses if not _is_loopback(_host(w)) and _host(w) not in local)
 
 
+@contextmanager
+def environment_kept(keys: Iterable[str]) -> Iterator[None]:
+    """Whatever happens to ``os.environ[key]`` for ``keys`` inside the block is undone when it ends."""
+    before = {k: os.environ.get(k) for k in keys}
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _nanny_environment_keys() -> list[str]:
+    import dask
+
+    return [*dask.config.get("distributed.nanny.pre-spawn-environ", {}), "PYTHONHASHSEED"]
+
+
 class StageDaskRunner(DaskTaskRunner):
     """``DaskTaskRunner`` whose workers record their task runs in the flow's own Prefect API."""
 
@@ -68,6 +95,8 @@ class StageDaskRunner(DaskTaskRunner):
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         self._pinned = ExitStack()
+        # Undone at the end as well: a nanny that restarts a crashed worker mid-stage sets its variables again.
+        self._pinned.enter_context(environment_kept(_nanny_environment_keys()))
         url, temporary = api_url_for_workers()
         if temporary:
             # Entered here, left in __exit__: the flow body (which submits every shard task) runs in between.
@@ -78,8 +107,12 @@ class StageDaskRunner(DaskTaskRunner):
             self._pinned.close()
             raise
         try:
-            # Connecting now (not at the first shard) also fails early, here, for a scheduler that does not answer.
-            far = workers_elsewhere(url, self.client.scheduler_info()["workers"], local_addresses())
+            # Connecting now (not at the first shard) starts a temporary cluster's workers, and puts the environment
+            # back before the flow body starts anything (MFA); it also fails here, early, for a scheduler that
+            # does not answer.
+            with environment_kept(_nanny_environment_keys()):
+                workers = self.client.scheduler_info()["workers"]
+            far = workers_elsewhere(url, workers, local_addresses())
             if far:
                 raise RuntimeError(
                     f"Dask workers on other machines ({', '.join(far[:3])}{', ...' if len(far) > 3 else ''}) cannot "

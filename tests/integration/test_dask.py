@@ -156,7 +156,10 @@ def threads_run(micro_corpus, codec, prefect_harness, tmp_path_factory):
 @pytest.fixture(scope="module")
 def local_cluster_run(micro_corpus, codec, prefect_harness, tmp_path_factory):
     root = _project(tmp_path_factory.mktemp("dask-local"), micro_corpus, codec)
-    return root, _run_in_process(root, {"shard.task_runner": "dask"})
+    keys = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED")
+    before = {k: os.environ.get(k) for k in keys}
+    lines = _run_in_process(root, {"shard.task_runner": "dask"})
+    return root, lines, before, {k: os.environ.get(k) for k in keys}
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +167,7 @@ def scheduler_run(micro_corpus, codec, tmp_path_factory):
     """A `dask scheduler` and two `dask worker`s, each its own process on loopback, started from a folder that
     is neither the repository nor the project (paths must not be relative to a worker's cwd); then `ns3 run`
     in another process, with no Prefect server configured, as a user would type it."""
+    import torch
     from distributed import Client, get_task_stream
 
     from ns3.runtime import threads_per_worker
@@ -171,17 +175,15 @@ def scheduler_run(micro_corpus, codec, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dask-scheduler")
     root = _project(tmp / "proj", micro_corpus, codec)
     elsewhere = tmp / "workers"
-    # Torch threads per worker task, sized the way a user sizes workers to their cores (Dask's nanny would
-    # otherwise start each with OMP_NUM_THREADS=1); the same count as the thread runner's tasks, so that the
-    # floating-point work, and so the bytes, can be compared.
-    (elsewhere / "dask-config").mkdir(parents=True)
-    (elsewhere / "dask-config" / "workers.yaml").write_text(yaml.safe_dump(
-        {"distributed": {"nanny": {"pre-spawn-environ": {"OMP_NUM_THREADS": threads_per_worker(2)}}}}))
-    env = {"PYTHONPATH": str(PROJECT), "DASK_CONFIG": str(elsewhere / "dask-config")}
+    elsewhere.mkdir()
+    # Torch threads per worker task, set the way a user sizes workers to their cores (without it Dask's nanny
+    # starts each with OMP_NUM_THREADS=1): the thread runner's count, so the float work, and the bytes, compare.
+    env = {"PYTHONPATH": str(PROJECT), "OMP_NUM_THREADS": str(threads_per_worker(2))}
     port, nannies = free_port(), (free_port(), free_port())
     address = f"tcp://127.0.0.1:{port}"
     logs = [tmp / "w0.log", tmp / "w1.log"]
-    with loopback_server([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+    with loopback_server([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard",
+                          "--dashboard-address", "127.0.0.1:0"],  # its HTTP server (health, metrics) stays on loopback
                          port, tmp / "scheduler.log", cwd=elsewhere, env=env), \
          loopback_server(_worker(address, "w0", nannies[0], elsewhere), nannies[0], logs[0], cwd=elsewhere, env=env), \
          loopback_server(_worker(address, "w1", nannies[1], elsewhere), nannies[1], logs[1], cwd=elsewhere, env=env), \
@@ -189,7 +191,10 @@ def scheduler_run(micro_corpus, codec, tmp_path_factory):
         client.wait_for_workers(2, timeout=120)
         workers = set(client.scheduler_info()["workers"])
         run_env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}
-        run_env.update(PREFECT_HOME=str(tmp / "prefect"), MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}")
+        # The aligner trains in the driver: give `ns3` this process's torch thread count, which trained the
+        # reference aligner (1e-8 weight differences otherwise).
+        run_env.update(PREFECT_HOME=str(tmp / "prefect"), MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
+                       OMP_NUM_THREADS=str(torch.get_num_threads()))
         with get_task_stream(client=client) as stream:
             out = subprocess.run(
                 [str(BIN / "ns3"), "--params", str(root / "params.yaml"), "--set", "shard.task_runner=dask",
@@ -234,6 +239,13 @@ def test_local_cluster_ran_the_shard_work_on_its_workers(local_cluster_run):
     assert all(len(placed[f]) <= 2 for f in EXPECTED_TASKS)
 
 
+def test_local_cluster_leaves_this_process_environment_as_it_was(local_cluster_run):
+    """The clusters' nannies set OMP_NUM_THREADS=1 (and more) here to spawn their workers; processes this one
+    starts later must not inherit that."""
+    _, _, before, after = local_cluster_run
+    assert after == before
+
+
 def test_scheduler_and_workers_match_the_thread_runner(threads_run, scheduler_run):
     _assert_same_outputs(scheduler_run["root"], threads_run[0])
 
@@ -252,3 +264,24 @@ def test_scheduler_ran_the_shard_work_on_the_two_workers(scheduler_run):
     logs = "".join(run["worker_logs"])
     assert logs.count("Task run 'shard-work' - Finished in state Completed()") == sum(EXPECTED_TASKS.values())
     assert "Starting temporary server" not in logs
+
+
+def test_workers_on_other_machines_and_a_loopback_prefect_api_fail_before_any_shard(prefect_harness, monkeypatch):
+    """Such workers could never report their task runs: the runner stops with what to do instead, before any
+    shard task is sent. (Which addresses count as other machines: tests/unit/test_dask_runner.py.)"""
+    from prefect import flow
+
+    import pipelines.dask_runner as dask_runner
+    from pipelines.common import prefect_map
+
+    monkeypatch.setattr(dask_runner, "workers_elsewhere", lambda api, workers, local: ["tcp://10.9.9.9:40000"])
+    ran: list = []
+    runner = dask_runner.StageDaskRunner(cluster_kwargs={"n_workers": 1, "processes": False, "threads_per_worker": 1})
+
+    @flow(task_runner=runner)
+    def stage():
+        return prefect_map(ran.append, [1])
+
+    with pytest.raises(RuntimeError, match=r"10\.9\.9\.9.*prefect server start --host 0\.0\.0\.0"):
+        stage()
+    assert ran == []

@@ -24,3 +24,22 @@ def test_upstream_outputs_are_linked_and_later_ones_left_to_rebuild(tmp_path):
     assert all((dst / n).is_symlink() and (dst / n).resolve() == (src / n).resolve() for n in ("codec", "codes"))
     link_upstream(src, dst, "synthesize")  # idempotent, and a later start links more
     assert (dst / "diffusion").is_symlink() and not (dst / "tts").exists()
+
+
+def test_dvc_queue_commands_start_from_a_committed_baseline():
+    """`ns3 ablations --dvc`: the baseline runs in the workspace and is committed before any variant is queued,
+    so queued variants start from its dvc.lock; every variant is queued under its own name with the budgets."""
+    from typer.testing import CliRunner
+
+    from evaluation.report.tts_ablations import TTS_ABLATIONS
+    from ns3.cli import app
+
+    out = CliRunner().invoke(app, ["ablations", "--dvc", "--codec-steps", "7"])
+    assert out.exit_code == 0, out.output
+    lines = out.output.strip().splitlines()
+    assert lines[0].startswith("dvc exp run -n baseline") and "--queue" not in lines[0]
+    assert "git commit" in lines[1] and "dvc.lock" in lines[1]
+    queued = [ln for ln in lines if ln.startswith("dvc exp run --queue")]
+    assert [ln.split(" -n ")[1].split()[0] for ln in queued] == [s.variant for s in TTS_ABLATIONS]
+    assert all("codec.train.max_steps=7" in ln and "tracking.experiment=ns3-ablations" in ln for ln in queued)
+    assert lines[-1].startswith("dvc queue start")
