@@ -33,8 +33,9 @@ PROFILES = ("mini", "ci", "paper")
 SETTING_BLOCKS = {"codec.model.": "codec_hparams", "diffusion.model.": "diffusion_hparams",
                   "diffusion.sample.": "sample"}
 # metric name prefix -> the "models" key naming the model behind it (null there: not configured)
+# First match wins: the WavLM columns before the plain ``sim_`` (Resemblyzer) prefix that would also match them.
 METRIC_MODELS = (("sim_o_wavlm_tdnn", "sim_wavlm_tdnn"), ("sim_r_wavlm_tdnn", "sim_wavlm_tdnn"),
-                 ("sim_", "sim"), ("per", "per"), ("wer", "wer"), ("utmos", "mos"), ("dnsmos", "dnsmos"))
+                 ("sim_o_wavlm", "sim_wavlm"), ("sim_r_wavlm", "sim_wavlm"), ("sim_", "sim"), ("per", "per"), ("wer", "wer"), ("utmos", "mos"), ("dnsmos", "dnsmos"))
 
 Systems = dict[str, dict[str, "float | None"]]  # system -> metric -> value
 

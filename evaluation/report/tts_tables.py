@@ -92,7 +92,8 @@ def _protocol_note(result: TTSResult, protocol: str) -> str:
 
 
 def _models_note(result: TTSResult) -> str:
-    names = {"sim": "similarity", "sim_wavlm_tdnn": "WavLM-TDNN similarity", "wer": "WER", "per": "PER",
+    names = {"sim": "similarity", "sim_wavlm_tdnn": "WavLM-TDNN similarity",
+             "sim_wavlm": "WavLM-base-plus-sv similarity", "wer": "WER", "per": "PER",
              "mos": "UTMOS", "dnsmos": "DNSMOS"}
     parts = [f"{label}: {result.models[k] or 'not configured'}" for k, label in names.items() if k in result.models]
     return "Our models: " + ("; ".join(parts) if parts else "not recorded") + "."

@@ -162,3 +162,14 @@ def test_mlflow_unfinished_runs_missing_experiment_and_profile_mismatch(mlflow_s
     _log_run(client, exp, "baseline", "ci", 1_000, {}, artifact=json.loads(json.dumps(BASELINE)))
     with pytest.raises(ReportInputError, match="ns3.profile=ci"):
         collect_tts_from_mlflow(uri, other, "ci")
+
+
+def test_a_missing_wavlm_column_names_its_own_model_not_resemblyzers():
+    """sim_o_wavlm also starts with "sim_": its reason must name models.sim_wavlm, and Resemblyzer's own columns
+    (configured) must not be reported as unconfigured."""
+    res = TTSResult(name="baseline", profile="mini", source="x.json",
+                    models={"sim": "Resemblyzer", "sim_wavlm": None, "sim_wavlm_tdnn": None},
+                    protocols={"librispeech": ProtocolResult("librispeech", systems={"generated": {"sim_o": 0.8}})})
+    assert "models.sim_wavlm is null" in res.reason("librispeech", "generated", "sim_o_wavlm")
+    assert "models.sim_wavlm_tdnn is null" in res.reason("librispeech", "generated", "sim_r_wavlm_tdnn")
+    assert "no model configured" not in res.reason("librispeech", "generated", "sim_r")
