@@ -188,7 +188,7 @@ def collect_from_files(paths: Iterable[str | Path]) -> list[VariantResult]:
 
 # ---------------------------------------------------------------------------------------------- mlflow
 
-def _param_value(text: str) -> Any:
+def param_value(text: str) -> Any:
     """MLflow stores params as strings; recover bools and numbers so variants compare like the JSON."""
     low = text.strip().lower()
     if low in ("true", "false"):
@@ -268,7 +268,7 @@ def collect_from_mlflow(tracking_uri: str, experiment: str = "ns3", stage: str =
         logged = _artifact_json(client, run.info.run_id, artifact_file) or {}
         variant = logged.get("variant") or {}
         hparams = dict(variant.get("codec_hparams") or {})
-        hparams.update({k[len(HPARAM_PREFIX):]: _param_value(v) for k, v in run.data.params.items()
+        hparams.update({k[len(HPARAM_PREFIX):]: param_value(v) for k, v in run.data.params.items()
                         if k.startswith(HPARAM_PREFIX)})
         recon, vc, probe = _metrics_from_run(run.data.metrics, vc_system)
         results[name] = VariantResult(

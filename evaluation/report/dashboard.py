@@ -32,12 +32,12 @@ from urllib.parse import urlsplit, urlunsplit
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .ablation import ABLATIONS, AGREES, DISAGREES, AblationMetric, direction, find_variant
-from .collect import HPARAM_PREFIX, ReportInputError, VariantResult, _param_value, stage_runs
+from .collect import HPARAM_PREFIX, ReportInputError, VariantResult, param_value, stage_runs
 from .plots import History
-from .render import _CSS, DASHBOARD_PAGE, _atomic_write, _figure_png, table_html
+from .render import PAGE_CSS, DASHBOARD_PAGE, atomic_write, figure_png, table_html
 from .table import Cell, Table, na, table_to_csv
 from .tts_ablations import TTS_ABLATIONS, TTSMetric
-from .tts_collect import TTSResult, _result_from_run
+from .tts_collect import TTSResult, tts_result_from_run
 from .tts_tables import find_tts_variant
 
 COMPARE_STAGES = ("evaluate_codec", "evaluate_tts")
@@ -130,11 +130,11 @@ def _tts_result(rec: RunRecord) -> TTSResult:
     run = SimpleNamespace(info=SimpleNamespace(run_id=rec.run_id, run_name=rec.run_name),
                           data=SimpleNamespace(params=dict(rec.params), metrics=dict(rec.metrics),
                                                tags={"ns3.variant": rec.variant}))
-    return _result_from_run(run, rec.profile or "")
+    return tts_result_from_run(run, rec.profile or "")
 
 
 def _codec_result(rec: RunRecord) -> VariantResult:
-    hparams = {k[len(HPARAM_PREFIX):]: _param_value(v) for k, v in rec.params.items() if k.startswith(HPARAM_PREFIX)}
+    hparams = {k[len(HPARAM_PREFIX):]: param_value(v) for k, v in rec.params.items() if k.startswith(HPARAM_PREFIX)}
     return VariantResult(name=rec.variant, source=rec.label, codec_hparams=hparams)
 
 
@@ -497,7 +497,7 @@ def _table_block(table: Table, kind: str, heading: str = "h3") -> str:
 
 
 def _img(name: str, fig: Any, caption: str) -> str:
-    uri = "data:image/png;base64," + base64.b64encode(_figure_png(fig)).decode("ascii")
+    uri = "data:image/png;base64," + base64.b64encode(figure_png(fig)).decode("ascii")
     e = html.escape
     return (f'<figure id="fig-{e(_slug(name))}"><img alt="{e(name)}" src="{uri}">'
             f"<figcaption>{e(caption)}</figcaption></figure>")
@@ -548,7 +548,7 @@ def render_dashboard(cmp: Comparison, curves: Mapping[str, Any] | None = None, s
                     "logged a curve metric.</p>")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(TITLE)}: {e(cmp.experiment)}'
             f' ({e(cmp.profile)})</title><link rel="icon" href="data:,">'  # no favicon request, so no 404
-            f"<style>{_CSS}\n{_PAGE_CSS}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n")
+            f"<style>{PAGE_CSS}\n{_PAGE_CSS}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
 # ------------------------------------------------------------------------------------------- front doors
@@ -568,8 +568,8 @@ def write_dashboard(cmp: Comparison, out: str | Path,
     out = Path(out)
     page = render_dashboard(cmp, curve_figures(cmp, histories or {}), source)
     csv_path = out.with_name("compare.csv")
-    _atomic_write(csv_path, table_to_csv(long_table(cmp)).encode("utf-8"))
-    _atomic_write(out, page.encode("utf-8"))
+    atomic_write(csv_path, table_to_csv(long_table(cmp)).encode("utf-8"))
+    atomic_write(out, page.encode("utf-8"))
     runs = {f"{v}/{s}": r.run_id for (v, s), r in {**cmp.runs, **cmp.curve_runs}.items()}
     return DashboardFiles(out, csv_path, list(cmp.variants), runs)
 

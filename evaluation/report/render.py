@@ -21,7 +21,7 @@ from .tables import build_tables
 
 TITLE = "NaturalSpeech 3 reproduction: codec evaluation report"
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
-_CSS = """body{font-family:system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;color:#222}
+PAGE_CSS = """body{font-family:system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}
 th{background:#f3f3f3}td:first-child,td:nth-child(2),th:first-child{text-align:left}
 tr.ours td{background:#eef6ff}tr.paper td{color:#555}.fn,.notes{font-size:.9em;color:#444}
@@ -81,7 +81,7 @@ class ReportFiles:
     warnings: list[str] = field(default_factory=list)  # missing figure or audio files
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
@@ -98,7 +98,7 @@ def _rel(path: Path, out_dir: Path) -> str:
 
 # --------------------------------------------------------------------------------------------- figures
 
-def _figure_png(fig: Any) -> bytes:
+def figure_png(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     return buf.getvalue()
@@ -109,9 +109,9 @@ def _load_figures(figures: Mapping[str, Any], out_dir: Path, files: ReportFiles)
     loaded = []
     for name, fig in figures.items():
         if hasattr(fig, "savefig"):
-            data = _figure_png(fig)
+            data = figure_png(fig)
             path = out_dir / "figures" / f"{name}.png"
-            _atomic_write(path, data)
+            atomic_write(path, data)
             files.figures[name] = path
             loaded.append((name, path, data, "image/png"))
             continue
@@ -251,7 +251,7 @@ def render_html(tables: TableSet, out_dir: Path, figures: Sequence[tuple[str, Pa
     if sections:
         body += ["<h2>Audio examples</h2>", *_samples_html(sections, out_dir)]
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
-            f"<style>{_CSS}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n")
+            f"<style>{PAGE_CSS}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
 # ------------------------------------------------------------------------------------------ front door
@@ -274,13 +274,13 @@ def write_report(tables: TableSet, out_dir: str | Path, figures: Mapping[str, An
     _check_audio(all_sections, files)
     for table in tables.all():
         path = out_dir / f"{table.key}.csv"
-        _atomic_write(path, table_to_csv(table).encode("utf-8"))
+        atomic_write(path, table_to_csv(table).encode("utf-8"))
         files.csv[table.key] = path
     dashboard = out_dir.parent / DASHBOARD_PAGE  # reports/<codec|tts> -> reports/compare/index.html
     dashboard = dashboard if dashboard.is_file() else None
-    _atomic_write(files.markdown, render_markdown(tables, out_dir, loaded, all_sections, title, intro,
+    atomic_write(files.markdown, render_markdown(tables, out_dir, loaded, all_sections, title, intro,
                                                   dashboard).encode("utf-8"))
-    _atomic_write(files.html, render_html(tables, out_dir, loaded, all_sections, title, intro, dashboard).encode("utf-8"))
+    atomic_write(files.html, render_html(tables, out_dir, loaded, all_sections, title, intro, dashboard).encode("utf-8"))
     return files
 
 

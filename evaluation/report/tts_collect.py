@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 from urllib.parse import unquote, urlparse
 
-from .collect import ReportInputError, _artifact_json, stage_runs, _metrics, _number, _param_value, _path, _strings
+from .collect import ReportInputError, _artifact_json, stage_runs, _metrics, _number, param_value, _path, _strings
 
 TTS_STAGE = "evaluate_tts"
 TTS_ARTIFACT = "eval_tts.json"
@@ -221,7 +221,7 @@ def _protocols_from_metrics(metrics: Mapping[str, float]) -> dict[str, ProtocolR
     return out
 
 
-def _result_from_run(run: Any, profile: str) -> TTSResult:
+def tts_result_from_run(run: Any, profile: str) -> TTSResult:
     """A run without the JSON artifact: numbers from its metrics, settings from its params."""
     blocks: dict[str, dict[str, Any]] = {b: {} for b in SETTING_BLOCKS.values()}
     # The stage logs its blocks flattened ("sample.use_cfg"); the params.yaml spelling works too.
@@ -229,7 +229,7 @@ def _result_from_run(run: Any, profile: str) -> TTSResult:
     for key, text in run.data.params.items():
         for prefix, block in prefixes:
             if key.startswith(prefix):
-                blocks[block][key[len(prefix):]] = _param_value(text)
+                blocks[block][key[len(prefix):]] = param_value(text)
     name = run.data.tags.get("ns3.variant") or run.info.run_name or run.info.run_id
     return TTSResult(name=name, profile=profile, source=f"mlflow run {run.info.run_id}",
                      protocols=_protocols_from_metrics(run.data.metrics), **blocks)
@@ -259,7 +259,7 @@ def collect_tts_from_mlflow(tracking_uri: str, experiment: str, profile: str, st
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ReportInputError(f"{source}: artifact {artifact_file} is not valid JSON ({e})") from e
         if logged is None:
-            result = _result_from_run(run, profile)
+            result = tts_result_from_run(run, profile)
         else:
             result = parse_tts_result(logged, f"{source}: {artifact_file}", _local_artifact_dir(run))
             if result.profile != profile:
